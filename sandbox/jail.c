@@ -1,0 +1,76 @@
+/* chroot, uid/gid, rlimits, dumpable, no_new_privs. */
+#include <errno.h>
+#include <grp.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "jail.h"
+
+uid_t jail_connection_uid(pid_t pid)
+{
+	return (uid_t)(JAIL_UID_BASE + ((unsigned)pid & 0x3fffffu));
+}
+
+/* mkdir -p, root-owned 0755 */
+static int make_dirs(const char *dir)
+{
+	char path[4096];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof path)
+		return -1;
+	memcpy(path, dir, n + 1);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(path, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+const char *jail_check_dir(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0) {
+		if (errno != ENOENT)
+			return "cannot stat the jail directory";
+		if (make_dirs(dir) < 0)
+			return "cannot create the jail directory";
+		if (stat(dir, &st) < 0)
+			return "cannot stat the jail directory";
+	}
+	if (!S_ISDIR(st.st_mode))
+		return "the jail is not a directory";
+	if (st.st_mode & 022)
+		return "the jail directory is writable by group or others";
+	return NULL;
+}
+
+static int limit(int resource, rlim_t value)
+{
+	struct rlimit rl = { value, value };
+	return setrlimit(resource, &rl);
+}
+
+const char *jail_enter(const char *dir, uid_t uid, gid_t gid, bool change_ids)
+{
+	if (change_ids) {
+		if (chroot(dir) < 0 || chdir("/") < 0)
+			return "chroot into the jail directory failed";
+		if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+			return "dropping to the engine's uid and gid failed";
+	}
+	/* after the uid change: RLIMIT_NPROC counts that uid's processes */
+	if (limit(RLIMIT_NPROC, 0) < 0 || limit(RLIMIT_FSIZE, 0) < 0 || limit(RLIMIT_CORE, 0) < 0)
+		return "setting resource limits failed";
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return "prctl failed";
+	return NULL;
+}

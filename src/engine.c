@@ -1,0 +1,369 @@
+/* The TLS engine.  Everything that touches files happens before the jail;
+ * after it the engine only reads, writes and polls the descriptors it holds,
+ * and reaches the private key through the parent's signing request. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../sandbox/jail.h"
+#include "../sandbox/policy.h"
+#include "conn.h"
+#include "engine.h"
+#include "fds.h"
+#include "log.h"
+#include "relay.h"
+
+static struct conn *E;     /* for the GnuTLS callbacks */
+static struct relay R;     /* large buffers: not on the stack */
+static const char *mode_reason; /* why the session failed, for the summary */
+
+/* ---- the key channel ---- */
+
+static void send_text(uint32_t op, uint32_t level, const char *text)
+{
+	struct kreq q;
+	size_t n = strlen(text);
+
+	if (n > KMSG_MAXTEXT)
+		n = KMSG_MAXTEXT;
+	memset(&q.h, 0, sizeof q.h);
+	q.h.op = op;
+	q.h.key = level;
+	q.h.len = (uint32_t)n;
+	memcpy(q.data, text, n);
+	send(E->ch.key[1], &q, sizeof q.h + n, MSG_NOSIGNAL);
+}
+
+static void log_to_parent(enum log_level level, const char *line)
+{
+	send_text(KMSG_LOG, level, line);
+}
+
+static int ask_parent(uint32_t op, gnutls_sign_algorithm_t algo, const gnutls_datum_t *in, gnutls_datum_t *sig)
+{
+	static struct kreq q;
+	static struct krep rep;
+	ssize_t k;
+
+	if (in->size > SIGNREQ_MAXDATA)
+		return GNUTLS_E_PK_SIGN_FAILED;
+	memset(&q.h, 0, sizeof q.h);
+	q.h.op = op;
+	q.h.algo = (uint32_t)algo;
+	q.h.len = in->size;
+	memcpy(q.data, in->data, in->size);
+	if (send(E->ch.key[1], &q, sizeof q.h + in->size, MSG_NOSIGNAL) < 0)
+		return GNUTLS_E_PK_SIGN_FAILED;
+	k = recv(E->ch.key[1], &rep, sizeof rep, 0);
+	if (k < (ssize_t)sizeof rep.h || rep.h.status != KREP_SIGNED || rep.h.len != (size_t)k - sizeof rep.h) {
+		log_error("the key keeper refused to sign");
+		return GNUTLS_E_PK_SIGN_FAILED;
+	}
+	sig->data = gnutls_malloc(rep.h.len);
+	if (!sig->data)
+		return GNUTLS_E_MEMORY_ERROR;
+	memcpy(sig->data, rep.sig, rep.h.len);
+	sig->size = rep.h.len;
+	return 0;
+}
+
+static int sign_hash_cb(gnutls_privkey_t key, gnutls_sign_algorithm_t algo, void *ud, unsigned flags,
+                        const gnutls_datum_t *hash, gnutls_datum_t *sig)
+{
+	(void)key, (void)ud, (void)flags;
+	return ask_parent(KMSG_SIGN_HASH, algo, hash, sig);
+}
+
+static int sign_data_cb(gnutls_privkey_t key, gnutls_sign_algorithm_t algo, void *ud, unsigned flags,
+                        const gnutls_datum_t *data, gnutls_datum_t *sig)
+{
+	(void)key, (void)ud, (void)flags;
+	return ask_parent(KMSG_SIGN_DATA, algo, data, sig);
+}
+
+static int key_info_cb(gnutls_privkey_t key, unsigned flags, void *ud)
+{
+	(void)key, (void)ud;
+	if (flags & GNUTLS_PRIVKEY_INFO_PK_ALGO)
+		return (int)E->key.pk;
+	if (flags & GNUTLS_PRIVKEY_INFO_PK_ALGO_BITS)
+		return (int)E->key.bits;
+	if (flags & GNUTLS_PRIVKEY_INFO_HAVE_SIGN_ALGO)
+		return sign_algo_allowed(&E->key, (gnutls_sign_algorithm_t)GNUTLS_FLAGS_TO_SIGN_ALGO(flags));
+	return -1;
+}
+
+/* Block until the parent has loaded the key and found it matches. */
+static void wait_for_keeper(void)
+{
+	struct krep rep;
+	ssize_t k = recv(E->ch.key[1], &rep, sizeof rep, 0);
+
+	if (k != (ssize_t)sizeof rep.h || rep.h.status != KREP_READY)
+		_exit(EXIT_TEMP); /* the parent has said why */
+}
+
+/* ---- set-up, all before the jail ---- */
+
+static gnutls_session_t make_session(void)
+{
+	gnutls_certificate_credentials_t cred;
+	gnutls_privkey_t pk;
+	gnutls_session_t s;
+
+	/* The parent checked key and certificate once; without this flag
+	 * GnuTLS would spend the one signature on a self-test. */
+	if (gnutls_certificate_allocate_credentials(&cred) < 0 || gnutls_privkey_init(&pk) < 0)
+		goto fail;
+	gnutls_certificate_set_flags(cred, GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH);
+	/* no decrypt callback: RSA key exchange does not exist here */
+	if (gnutls_privkey_import_ext4(pk, NULL, sign_data_cb, sign_hash_cb, NULL, NULL, key_info_cb, 0) < 0 ||
+	    gnutls_certificate_set_key(cred, NULL, 0, E->pcerts, E->npcerts, pk) < 0)
+		goto fail;
+	if (gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NO_SIGNAL | GNUTLS_NO_TICKETS) < 0 ||
+	    gnutls_priority_set(s, E->priority) < 0 ||
+	    gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred) < 0)
+		goto fail;
+	return s;
+fail:
+	log_error("unable to set up the TLS session");
+	_exit(EXIT_TEMP);
+}
+
+static void enter_jail(void)
+{
+	const char *err = jail_enter(E->cfg->jail_dir, E->tls_uid_per_connection ? jail_connection_uid(getpid()) : E->tls_uid,
+	                             E->tls_uid_per_connection ? jail_connection_uid(getpid()) : E->tls_gid, E->change_ids);
+	if (!err)
+		err = policy_engine_load();
+	if (err) {
+		log_error("engine sandbox: %s", err);
+		_exit(EXIT_TEMP);
+	}
+}
+
+/* ---- the handshake ---- */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Returns NULL on success, else the reason in words.  The timeout covers the
+ * whole handshake, reads and writes alike. */
+static const char *handshake(gnutls_session_t s, unsigned *ms)
+{
+	static char why[160];
+	long long start = now_ms(), deadline = start + (long long)E->cfg->handshake_timeout * 1000;
+	int ret;
+
+	for (;;) {
+		ret = gnutls_handshake(s);
+		if (ret == 0)
+			break;
+		if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED || !gnutls_error_is_fatal(ret)) {
+			int out = gnutls_record_get_direction(s);
+			long long left = deadline - now_ms();
+			if (left <= 0 || relay_wait(out ? R.net_out : R.net_in, out ? POLLOUT : POLLIN, (int)left) < 0)
+				return "handshake timeout";
+			continue;
+		}
+		if (ret == GNUTLS_E_FATAL_ALERT_RECEIVED)
+			snprintf(why, sizeof why, "handshake failed: peer sent alert %s",
+			         gnutls_alert_get_name(gnutls_alert_get(s)));
+		else
+			snprintf(why, sizeof why, "handshake failed: %s", gnutls_strerror(ret));
+		gnutls_alert_send_appropriate(s, ret);
+		return why;
+	}
+	*ms = (unsigned)(now_ms() - start);
+	/* no more signatures: the parent wipes the key now */
+	send_text(KMSG_HANDSHAKE_DONE, 0, "");
+	return NULL;
+}
+
+void engine_session_env(gnutls_session_t s, struct envblock *b)
+{
+	char bits[16], sni[256];
+	size_t sni_len = sizeof sni - 1;
+	unsigned type;
+	const char *suite = gnutls_ciphersuite_get(s);
+
+	envblock_init(b);
+	envblock_add(b, "SSL_PROTOCOL", ucspienv_protocol_name(gnutls_protocol_get_name(gnutls_protocol_get_version(s))));
+	envblock_add(b, "SSL_CIPHER", suite ? suite : "unknown");
+	snprintf(bits, sizeof bits, "%zu", 8 * gnutls_cipher_get_key_size(gnutls_cipher_get(s)));
+	envblock_add(b, "SSL_CIPHER_USEKEYSIZE", bits);
+	envblock_add(b, "SSL_CIPHER_ALGKEYSIZE", bits);
+	envblock_add(b, "SSL_SESSION_RESUMED", gnutls_session_is_resumed(s) ? "Resumed" : "Initial");
+	if (gnutls_server_name_get(s, sni, &sni_len, &type, 0) == 0 && type == GNUTLS_NAME_DNS) {
+		sni[sni_len] = '\0';
+		for (char *p = sni; *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+		envblock_add(b, "SSL_TLS_SNI_SERVERNAME", sni);
+	}
+}
+
+/* Write all of buf to a non-blocking fd, within the handshake timeout. */
+static int write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+
+	while (n) {
+		ssize_t k = write(fd, p, n);
+		if (k > 0) {
+			p += k;
+			n -= (size_t)k;
+		} else if (k < 0 && errno != EAGAIN && errno != EINTR) {
+			return -1;
+		} else if (relay_wait(fd, POLLOUT, (int)E->cfg->handshake_timeout * 1000) < 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* The application may run now (delayed mode), or has its SSL_* variables
+ * (immediate mode). */
+static void send_start_block(const struct envblock *b)
+{
+	if (write_all(E->ch.start[1], b->buf, b->len) < 0)
+		log_error("unable to start the application");
+	close_fd(&E->ch.start[1]);
+}
+
+/* ---- the session's end ---- */
+
+static void summary(gnutls_session_t s, bool tls, unsigned hs_ms)
+{
+	char line[KMSG_MAXTEXT + 1], sni[256] = "-";
+	size_t sni_len = sizeof sni - 1;
+	unsigned type;
+	const char *suite = tls ? gnutls_ciphersuite_get(s) : NULL;
+
+	if (tls && gnutls_server_name_get(s, sni, &sni_len, &type, 0) == 0)
+		sni[sni_len] = '\0';
+	else
+		strcpy(sni, "-");
+	snprintf(line, sizeof line, "proto=%s cipher=%s sni=%s resumed=%s handshake_ms=%u in=%llu out=%llu%s%s%s",
+	         tls ? ucspienv_protocol_name(gnutls_protocol_get_name(gnutls_protocol_get_version(s))) : "none",
+	         suite ? suite : "-", sni, tls && gnutls_session_is_resumed(s) ? "yes" : "no", hs_ms,
+	         R.bytes_in, R.bytes_out, mode_reason ? " reason=\"" : "", mode_reason ? mode_reason : "",
+	         mode_reason ? "\"" : "");
+	send_text(KMSG_SUMMARY, 0, line);
+}
+
+__attribute__((noreturn)) static void finish(gnutls_session_t s, bool tls, unsigned hs_ms, const char *reason)
+{
+	mode_reason = reason;
+	if (reason)
+		shutdown(R.net_out, SHUT_RDWR);
+	summary(s, tls, hs_ms);
+	_exit(reason ? EXIT_TEMP : 0);
+}
+
+/* TLS is up: relay the application's pipes through the record layer. */
+__attribute__((noreturn)) static void run_tls(gnutls_session_t s, int to_app, int from_app, unsigned hs_ms)
+{
+	R.tls = s;
+	R.to_app = to_app;
+	R.from_app = from_app;
+	R.ctl = -1;
+	if (relay_run(&R) == RELAY_ERROR)
+		finish(s, true, hs_ms, R.reason);
+	finish(s, true, hs_ms, NULL);
+}
+
+__attribute__((noreturn)) static void immediate(gnutls_session_t s)
+{
+	struct envblock b;
+	unsigned ms = 0;
+	const char *err = handshake(s, &ms);
+
+	if (err)
+		finish(s, false, 0, err); /* the launcher sees EOF and never execs */
+	engine_session_env(s, &b);
+	envblock_finish(&b);
+	send_start_block(&b);
+	run_tls(s, E->ch.app_in[1], E->ch.app_out[0], ms);
+}
+
+__attribute__((noreturn)) static void delayed(gnutls_session_t s)
+{
+	struct envblock b;
+	unsigned ms = 0;
+	long discarded;
+	const char *err;
+
+	envblock_init(&b);
+	envblock_finish(&b);
+	send_start_block(&b);
+	switch (relay_run(&R)) {
+	case RELAY_DONE:
+		finish(s, false, 0, NULL);
+	case RELAY_ERROR:
+		finish(s, false, 0, R.reason);
+	case RELAY_COMMAND:
+		break;
+	}
+	discarded = relay_switch_to_tls(&R);
+	if (discarded < 0)
+		finish(s, false, 0, R.reason ? R.reason : "network write error");
+	if (discarded > 0)
+		log_info("discarded %ld bytes of plaintext the application had not read when it asked for TLS", discarded);
+	err = handshake(s, &ms);
+	if (err) /* the application sees EOF on all three descriptors */
+		finish(s, false, 0, err);
+	if (R.command == 'Y') {
+		engine_session_env(s, &b);
+		envblock_finish(&b);
+		if (write_all(R.ctl, b.buf, b.len) < 0)
+			log_error("unable to write the Y reply");
+	}
+	close_fd(&R.ctl);
+	close_fd(&E->ch.ctl[0]);
+	run_tls(s, E->ch.tls_in[1], E->ch.tls_out[0], ms);
+}
+
+void engine_main(struct conn *c)
+{
+	struct channels *ch = &c->ch;
+	const int keep[] = { c->net_in, c->net_out, ch->key[1], ch->start[1], ch->app_in[1], ch->app_out[0],
+	                     ch->ctl[0], ch->tls_in[1], ch->tls_out[0] };
+	int one = 1;
+	gnutls_session_t s;
+
+	E = c;
+	fds_close_except(keep, c->cfg->delayed ? 9 : 6);
+	log_redirect(log_to_parent);
+	s = make_session();
+	/* small TLS 1.3 records otherwise stall 40 ms on delayed ACKs */
+	setsockopt(c->net_out, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	relay_init(&R, c->net_in, c->net_out, ch->app_in[1], ch->app_out[0], c->cfg->delayed ? ch->ctl[0] : -1);
+	relay_nonblock(ch->tls_in[1]);
+	relay_nonblock(ch->tls_out[0]);
+	relay_nonblock(ch->start[1]);
+	R.idle_timeout = c->cfg->idle_timeout;
+	relay_set_transport(&R, s);
+	enter_jail();
+	wait_for_keeper();
+	if (c->cfg->delayed)
+		delayed(s);
+	immediate(s);
+}

@@ -1,0 +1,243 @@
+/* The parent (key keeper): loads the key after the engine and the launcher
+ * are forked, answers at most one signing request, wipes the key, reaps both
+ * children, writes the connection's log line and returns the exit status.
+ * It never reads or writes a network byte. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "keeper.h"
+#include "log.h"
+#include "signreq.h"
+
+#define KEYFILE_MAX (1 << 20)
+
+/* Read a whole small file into buf (to be wiped by the caller). */
+static const char *read_file(const char *file, unsigned char *buf, size_t max, size_t *len)
+{
+	struct stat st;
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	ssize_t k;
+
+	if (fd < 0)
+		return errno == ENOENT ? "no such file" : errno == EACCES ? "permission denied" : "cannot open";
+	*len = 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)max) {
+		close(fd);
+		return "not a regular file of reasonable size";
+	}
+	while ((k = read(fd, buf + *len, max - *len)) > 0)
+		*len += (size_t)k;
+	close(fd);
+	return k < 0 ? "read error" : NULL;
+}
+
+static int same_key_id(gnutls_x509_crt_t cert, gnutls_x509_privkey_t key)
+{
+	unsigned char a[64], b[64];
+	size_t na = sizeof a, nb = sizeof b;
+
+	if (gnutls_x509_crt_get_key_id(cert, GNUTLS_KEYID_USE_SHA256, a, &na) < 0 ||
+	    gnutls_x509_privkey_get_key_id(key, GNUTLS_KEYID_USE_SHA256, b, &nb) < 0)
+		return 0;
+	return na == nb && memcmp(a, b, na) == 0;
+}
+
+const char *keeper_load_key(const char *file, gnutls_x509_crt_t cert, gnutls_privkey_t *out)
+{
+	static unsigned char buf[KEYFILE_MAX];
+	gnutls_x509_privkey_t xkey = NULL;
+	gnutls_datum_t d;
+	size_t len;
+	const char *err = read_file(file, buf, sizeof buf - 1, &len);
+
+	if (err)
+		return err;
+	buf[len] = '\0';
+	d.data = buf;
+	d.size = (unsigned)len;
+	if (strstr((char *)buf, "ENCRYPTED"))
+		err = "the key is encrypted; ucspi-tlsd reads no passphrase";
+	else if (gnutls_x509_privkey_init(&xkey) < 0)
+		err = "out of memory";
+	else if (gnutls_x509_privkey_import2(xkey, &d, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN) < 0)
+		err = "no PEM private key in it";
+	else if (!same_key_id(cert, xkey))
+		err = "the key does not match the certificate";
+	else if (gnutls_privkey_init(out) < 0 ||
+	         gnutls_privkey_import_x509(*out, xkey, GNUTLS_PRIVKEY_IMPORT_AUTO_RELEASE) < 0)
+		err = "cannot use the key";
+	else
+		xkey = NULL; /* owned by *out now */
+	if (xkey)
+		gnutls_x509_privkey_deinit(xkey);
+	explicit_bzero(buf, len);
+	return err;
+}
+
+/* ---- answering the engine ---- */
+
+struct keeper {
+	struct conn *c;
+	gnutls_privkey_t key; /* NULL once wiped */
+	unsigned budget;      /* signatures left; refused requests count too */
+	char summary[KMSG_MAXTEXT + 1];
+	const char *failure;  /* why the parent ended the session */
+};
+
+static void wipe_key(struct keeper *k)
+{
+	if (k->key)
+		gnutls_privkey_deinit(k->key); /* GnuTLS zeroes the key's numbers */
+	k->key = NULL;
+}
+
+static void reply(struct keeper *k, uint32_t status, const gnutls_datum_t *sig)
+{
+	struct krep rep;
+
+	rep.h.status = status;
+	rep.h.len = sig ? sig->size : 0;
+	if (sig)
+		memcpy(rep.sig, sig->data, sig->size);
+	send(k->c->ch.key[0], &rep, sizeof rep.h + rep.h.len, MSG_NOSIGNAL);
+}
+
+static int sign(struct keeper *k, const struct kreq *req, gnutls_datum_t *sig)
+{
+	gnutls_datum_t in = { (unsigned char *)req->data, req->h.len };
+
+	if (req->h.op == KMSG_SIGN_DATA)
+		return gnutls_privkey_sign_data2(k->key, req->h.algo, 0, &in, sig);
+	if (req->h.algo == GNUTLS_SIGN_RSA_RAW) /* in: a DigestInfo, checked */
+		return gnutls_privkey_sign_hash(k->key, 0, GNUTLS_PRIVKEY_SIGN_FLAG_TLS1_RSA, &in, sig);
+	return gnutls_privkey_sign_hash2(k->key, req->h.algo, 0, &in, sig);
+}
+
+/* Returns 0 to go on, -1 to end the session. */
+static int answer_sign(struct keeper *k, const struct kreq *req)
+{
+	const char *why = kreq_check_sign(req, &k->c->key, 1);
+	gnutls_datum_t sig = { NULL, 0 };
+
+	if (!why && (!k->key || k->budget == 0))
+		why = "signature budget spent";
+	if (k->budget)
+		k->budget--;
+	if (!why && (sign(k, req, &sig) < 0 || sig.size > SIGNREP_MAXSIG))
+		why = "signing failed";
+	if (why) {
+		k->failure = why;
+		log_error("refused a signing request: %s", why);
+		gnutls_free(sig.data);
+		reply(k, KREP_REFUSED, NULL);
+		return -1;
+	}
+	reply(k, KREP_SIGNED, &sig);
+	gnutls_free(sig.data);
+	if (k->budget == 0)
+		wipe_key(k);
+	return 0;
+}
+
+static void text_of(const struct kreq *req, char *out)
+{
+	memcpy(out, req->data, req->h.len);
+	out[req->h.len] = '\0';
+	log_sanitize(out);
+}
+
+/* Serve the engine until it closes the channel or misbehaves. */
+static void serve(struct keeper *k)
+{
+	static unsigned char buf[sizeof(struct kreq) + 1];
+	struct kreq req;
+	char text[KMSG_MAXTEXT + 1];
+
+	for (;;) {
+		ssize_t n = recv(k->c->ch.key[0], buf, sizeof buf, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		const char *why = kreq_decode(buf, (size_t)n, &req);
+		if (why) {
+			k->failure = why;
+			log_error("bad message from the engine: %s", why);
+			return;
+		}
+		switch (req.h.op) {
+		case KMSG_SIGN_HASH:
+		case KMSG_SIGN_DATA:
+			if (answer_sign(k, &req) < 0)
+				return;
+			break;
+		case KMSG_HANDSHAKE_DONE:
+			wipe_key(k);
+			k->budget = 0;
+			break;
+		case KMSG_LOG:
+			text_of(&req, text);
+			log_line((enum log_level)req.h.key, text);
+			break;
+		case KMSG_SUMMARY:
+			text_of(&req, k->summary);
+			break;
+		}
+	}
+}
+
+static int exit_code(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + WTERMSIG(status);
+}
+
+static void reap(pid_t pid, int *status)
+{
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+		;
+}
+
+int keeper_run(struct conn *c, pid_t engine, pid_t app)
+{
+	struct keeper k = { .c = c, .budget = 1 };
+	int engine_status = 0, app_status = 0, code;
+	const char *err = keeper_load_key(c->cfg->keyfile, c->leaf, &k.key);
+
+	if (err) {
+		log_error("key file %s: %s", c->cfg->keyfile, err);
+		k.failure = err;
+	} else {
+		reply(&k, KREP_READY, NULL);
+		serve(&k);
+	}
+	wipe_key(&k);
+	close(c->ch.key[0]);
+	if (k.failure)
+		kill(engine, SIGKILL);
+	reap(engine, &engine_status);
+	reap(app, &app_status);
+	code = exit_code(app_status);
+	if (engine_status != 0 || k.failure)
+		code = EXIT_TEMP;
+	if (!k.summary[0]) {
+		if (WIFSIGNALED(engine_status) && !k.failure)
+			snprintf(k.summary, sizeof k.summary, "proto=none reason=\"engine killed by signal %d%s\"",
+			         WTERMSIG(engine_status), WTERMSIG(engine_status) == SIGSYS ? " (seccomp: forbidden system call)" : "");
+		else
+			snprintf(k.summary, sizeof k.summary, "proto=none reason=\"%s\"", k.failure ? k.failure : "engine failed");
+	}
+	log_info("done remote=%s%s%s mode=%s %s status=%d", c->have_addrs ? c->remote_ip : "-",
+	         c->have_addrs ? ":" : "", c->have_addrs ? c->remote_port : "", c->cfg->delayed ? "delayed" : "immediate",
+	         k.summary, code);
+	return code;
+}

@@ -1,0 +1,25 @@
+/* Logging: stderr, or syslog (facility mail) when stderr is the network
+ * socket, as under inetd and xinetd.  The engine has no log of its own: its
+ * lines travel to the parent over the key channel (as OpenSSH's sandboxed
+ * child sends its log to the monitor). */
+#ifndef UCSPI_TLSD_LOG_H
+#define UCSPI_TLSD_LOG_H
+
+enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_DEBUG = 2 };
+
+/* use_syslog: log to syslog instead of fd 2.  verbosity: lines above it are
+ * dropped. */
+void log_init(int use_syslog, int verbosity);
+/* Send every line to fn instead (the engine's key channel). */
+void log_redirect(void (*fn)(enum log_level level, const char *line));
+/* Write a line that came from elsewhere (the engine), at its level. */
+void log_line(enum log_level level, const char *line);
+
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Replace what is not printable ASCII by '?', in place. */
+void log_sanitize(char *s);
+
+#endif

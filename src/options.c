@@ -1,0 +1,109 @@
+/* Flags plus compatible environment variables; usage.  Pure code. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "options.h"
+
+const char options_usage[] =
+	"usage: ucspi-tlsd [-nqvUhV] [-c certfile] [-k keyfile] [-u user] [-j user] [-J dir]\n"
+	"                  [-T secs] [-t secs] [-p priority] prog [args...]\n";
+
+static int parse_seconds(const char *s, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	v = strtoul(s, &end, 10);
+	if (*end != '\0' || v > 86400)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static void defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->jail_dir = DEFAULT_JAIL_DIR;
+	cfg->priority = DEFAULT_PRIORITY;
+	cfg->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
+	cfg->verbosity = 1;
+}
+
+/* The environment fills in what no flag gave. */
+static const char *apply_environment(struct config *cfg, const char *(*getenv_fn)(const char *))
+{
+	if (!cfg->certfile)
+		cfg->certfile = getenv_fn("CERTFILE");
+	if (!cfg->keyfile)
+		cfg->keyfile = getenv_fn("KEYFILE");
+	if (!cfg->keyfile)
+		cfg->keyfile = cfg->certfile; /* key and chain may share one file */
+	if (!cfg->tls_user) {
+		cfg->tls_uid = getenv_fn("TLS_UID");
+		cfg->tls_gid = getenv_fn("TLS_GID");
+		if (!cfg->tls_uid != !cfg->tls_gid)
+			return "TLS_UID and TLS_GID must be set together";
+	}
+	if (!cfg->app_user && cfg->app_ids_from_env) {
+		cfg->app_uid = getenv_fn("UID");
+		cfg->app_gid = getenv_fn("GID");
+		if (!cfg->app_uid || !cfg->app_gid)
+			return "-U needs UID and GID in the environment";
+	}
+	if (!cfg->certfile)
+		return "no certificate: give -c file or set CERTFILE";
+	return NULL;
+}
+
+enum options_result options_parse(struct config *cfg, int argc, char **argv,
+                                  const char *(*getenv_fn)(const char *), const char **err)
+{
+	int c;
+
+	defaults(cfg);
+	*err = NULL;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt(argc, argv, "+nc:k:u:Uj:J:T:t:p:qvhV")) != -1) {
+		switch (c) {
+		case 'n': cfg->delayed = true; break;
+		case 'c': cfg->certfile = optarg; break;
+		case 'k': cfg->keyfile = optarg; break;
+		case 'u': cfg->app_user = optarg; break;
+		case 'U': cfg->app_ids_from_env = true; break;
+		case 'j': cfg->tls_user = optarg; break;
+		case 'J': cfg->jail_dir = optarg; break;
+		case 'p': cfg->priority = optarg; break;
+		case 'q': cfg->verbosity = 0; break;
+		case 'v': cfg->verbosity = 2; break;
+		case 'h': return OPTIONS_HELP;
+		case 'V': return OPTIONS_VERSION;
+		case 'T':
+			if (parse_seconds(optarg, &cfg->handshake_timeout) < 0 || cfg->handshake_timeout == 0) {
+				*err = "-T wants a number of seconds from 1 to 86400";
+				return OPTIONS_USAGE;
+			}
+			break;
+		case 't':
+			if (parse_seconds(optarg, &cfg->idle_timeout) < 0) {
+				*err = "-t wants a number of seconds from 0 to 86400";
+				return OPTIONS_USAGE;
+			}
+			break;
+		default:
+			*err = (optopt && strchr("ckujJTtp", optopt)) ? "an option is missing its argument"
+			                                               : "unknown option";
+			return OPTIONS_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		*err = "no program to run";
+		return OPTIONS_USAGE;
+	}
+	cfg->app_argv = argv + optind;
+	*err = apply_environment(cfg, getenv_fn);
+	return *err ? OPTIONS_USAGE : OPTIONS_OK;
+}

@@ -1,0 +1,46 @@
+/* Flags and the compatible environment variables (ucspi-tcp, s6-networking). */
+#ifndef UCSPI_TLSD_OPTIONS_H
+#define UCSPI_TLSD_OPTIONS_H
+
+#include <stdbool.h>
+
+#define DEFAULT_PRIORITY \
+	"SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:-DHE-RSA:-DHE-DSS:" \
+	"-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:%SERVER_PRECEDENCE"
+#define DEFAULT_JAIL_DIR "/var/lib/ucspi-tlsd/empty"
+#define DEFAULT_HANDSHAKE_TIMEOUT 30
+
+struct config {
+	bool delayed;            /* -n */
+	const char *certfile;    /* -c, CERTFILE */
+	const char *keyfile;     /* -k, KEYFILE */
+	const char *app_user;    /* -u */
+	bool app_ids_from_env;   /* -U: UID and GID */
+	const char *app_uid;     /* UID (tcpserver -U style) */
+	const char *app_gid;     /* GID */
+	const char *tls_user;    /* -j, or TLS_UID/TLS_GID */
+	const char *tls_uid;
+	const char *tls_gid;
+	const char *jail_dir;    /* -J */
+	const char *priority;    /* -p */
+	unsigned handshake_timeout; /* -T, seconds */
+	unsigned idle_timeout;      /* -t, seconds, 0 = none */
+	int verbosity;           /* 0 quiet, 1 default, 2 verbose */
+	char **app_argv;         /* the application and its arguments */
+};
+
+enum options_result {
+	OPTIONS_OK,
+	OPTIONS_USAGE,   /* *err says what is wrong */
+	OPTIONS_HELP,    /* -h */
+	OPTIONS_VERSION, /* -V */
+};
+
+/* Parse argv and, where a flag is absent, the environment (getenv_fn, so that
+ * tests can pass their own).  Does no I/O and resolves no user names. */
+enum options_result options_parse(struct config *cfg, int argc, char **argv,
+                                  const char *(*getenv_fn)(const char *), const char **err);
+
+extern const char options_usage[];
+
+#endif

@@ -1,0 +1,439 @@
+/* The data pump and its shutdown rules (SPEC section 7). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "relay.h"
+
+/* After our close_notify and FIN, how long to keep reading for the peer's
+ * EOF, so that closing with unread input does not reset the connection and
+ * destroy our last reply in flight. */
+#define LINGER_MS 3000
+/* One TLS record's worth of plaintext. */
+#define RECORD_MAX 16384
+
+enum io { IO_AGAIN = -1, IO_ERROR = -2 };
+
+void relay_nonblock(int fd)
+{
+	int fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+	if (fl >= 0 && !(fl & O_NONBLOCK))
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int relay_wait(int fd, short events, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int n;
+
+	do
+		n = poll(&p, 1, ms);
+	while (n < 0 && errno == EINTR);
+	return n > 0 ? 0 : -1;
+}
+
+void relay_init(struct relay *r, int net_in, int net_out, int to_app, int from_app, int ctl)
+{
+	r->tls = NULL;
+	r->net_in = net_in;
+	r->net_out = net_out;
+	r->to_app = to_app;
+	r->from_app = from_app;
+	r->ctl = ctl;
+	r->down.off = r->down.len = 0;
+	r->up.off = r->up.len = 0;
+	r->send_pending = 0;
+	r->net_eof = r->net_shut = r->holding = false;
+	r->last_byte = '\n';
+	r->held_len = r->held_off = 0;
+	r->bytes_in = r->bytes_out = 0;
+	r->command = -1;
+	r->reason = NULL;
+	relay_nonblock(net_in);
+	relay_nonblock(net_out);
+	relay_nonblock(to_app);
+	relay_nonblock(from_app);
+	relay_nonblock(ctl);
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* ---- GnuTLS transport: read/write so that pipes work too (C06) ---- */
+
+/* GnuTLS reads errno after a failed pull or push. */
+static ssize_t transport_pull(gnutls_transport_ptr_t p, void *data, size_t n)
+{
+	struct relay *r = p;
+
+	if (r->held_off < r->held_len) {
+		size_t k = r->held_len - r->held_off;
+		if (k > n)
+			k = n;
+		memcpy(data, r->held + r->held_off, k);
+		r->held_off += k;
+		return (ssize_t)k;
+	}
+	return read(r->net_in, data, n);
+}
+
+static ssize_t transport_push(gnutls_transport_ptr_t p, const giovec_t *iov, int n)
+{
+	struct relay *r = p;
+
+	return writev(r->net_out, (const struct iovec *)iov, n);
+}
+
+void relay_set_transport(struct relay *r, gnutls_session_t s)
+{
+	gnutls_transport_set_ptr(s, r);
+	gnutls_transport_set_pull_function(s, transport_pull);
+	gnutls_transport_set_vec_push_function(s, transport_push);
+}
+
+/* ---- the network side: raw in the plaintext phase, records after ---- */
+
+/* Plaintext phase: a line that begins with a TLS handshake record (0x16)
+ * is a client starting TLS before the application asked for it; keep those
+ * bytes for the handshake and stop reading.  Returns how many to pass on. */
+static size_t hold_tls_record(struct relay *r, const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char prev = i ? p[i - 1] : r->last_byte;
+		if (p[i] == 0x16 && prev == '\n') {
+			memcpy(r->held, p + i, n - i);
+			r->held_len = n - i;
+			r->holding = true;
+			return i;
+		}
+	}
+	if (n)
+		r->last_byte = p[n - 1];
+	return n;
+}
+
+static ssize_t net_read(struct relay *r, unsigned char *p, size_t n)
+{
+	if (!r->tls) {
+		ssize_t k = read(r->net_in, p, n < RELAY_HELDSIZE ? n : RELAY_HELDSIZE);
+		if (k > 0)
+			return (ssize_t)hold_tls_record(r, p, (size_t)k);
+		if (k == 0)
+			return 0;
+		if (errno == EAGAIN || errno == EINTR)
+			return IO_AGAIN;
+		r->reason = errno == ECONNRESET ? "connection reset by peer" : "network read error";
+		return IO_ERROR;
+	}
+	ssize_t k = gnutls_record_recv(r->tls, p, n);
+	if (k >= 0)
+		return k;
+	switch (k) {
+	case GNUTLS_E_AGAIN:
+	case GNUTLS_E_INTERRUPTED:
+		return IO_AGAIN;
+	case GNUTLS_E_PREMATURE_TERMINATION: /* EOF without close_notify */
+		return 0;
+	case GNUTLS_E_REHANDSHAKE: /* TLS 1.2 renegotiation: refused */
+		gnutls_alert_send(r->tls, GNUTLS_AL_WARNING, GNUTLS_A_NO_RENEGOTIATION);
+		return IO_AGAIN;
+	default:
+		if (!gnutls_error_is_fatal((int)k))
+			return IO_AGAIN;
+		r->reason = gnutls_strerror((int)k);
+		return IO_ERROR;
+	}
+}
+
+static ssize_t net_write(struct relay *r)
+{
+	size_t n = r->up.len < RECORD_MAX ? r->up.len : RECORD_MAX;
+	ssize_t k;
+
+	if (!r->tls) {
+		k = write(r->net_out, r->up.data + r->up.off, n);
+		if (k >= 0)
+			return k;
+		if (errno == EAGAIN || errno == EINTR)
+			return IO_AGAIN;
+		r->reason = errno == EPIPE || errno == ECONNRESET ? "connection reset by peer" : "network write error";
+		return IO_ERROR;
+	}
+	if (r->send_pending)
+		n = r->send_pending; /* GnuTLS wants the same call again */
+	k = gnutls_record_send(r->tls, r->up.data + r->up.off, n);
+	if (k >= 0) {
+		r->send_pending = 0;
+		return k;
+	}
+	if (k == GNUTLS_E_AGAIN || k == GNUTLS_E_INTERRUPTED) {
+		r->send_pending = n;
+		return IO_AGAIN;
+	}
+	r->reason = gnutls_strerror((int)k);
+	return IO_ERROR;
+}
+
+/* The application has closed its output and all of it is sent: close_notify,
+ * then FIN.  Returns IO_AGAIN while GnuTLS still has to write. */
+static int net_shutdown(struct relay *r)
+{
+	if (r->tls) {
+		int ret = gnutls_bye(r->tls, GNUTLS_SHUT_WR);
+		if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED)
+			return IO_AGAIN;
+	}
+	if (shutdown(r->net_out, SHUT_WR) < 0 && errno == ENOTSOCK && r->net_out != r->net_in)
+		close(r->net_out); /* a pipe: closing is the EOF */
+	r->net_shut = true;
+	return 0;
+}
+
+/* ---- the application side ---- */
+
+static void buf_consumed(struct buf *b, size_t n)
+{
+	b->off += n;
+	b->len -= n;
+	if (b->len == 0)
+		b->off = 0;
+}
+
+static size_t buf_space(const struct buf *b)
+{
+	return sizeof b->data - b->off - b->len;
+}
+
+static void app_write(struct relay *r)
+{
+	ssize_t k = write(r->to_app, r->down.data + r->down.off, r->down.len);
+
+	if (k > 0) {
+		buf_consumed(&r->down, (size_t)k);
+	} else if (k < 0 && errno != EAGAIN && errno != EINTR) {
+		/* the application closed its input: what the peer sends now is lost */
+		close_fd(&r->to_app);
+		r->down.len = r->down.off = 0;
+	}
+}
+
+static void app_read(struct relay *r)
+{
+	ssize_t k = read(r->from_app, r->up.data + r->up.off + r->up.len, buf_space(&r->up));
+
+	if (k > 0) {
+		r->up.len += (size_t)k;
+		r->bytes_out += (unsigned long long)k;
+	} else if (k == 0 || (errno != EAGAIN && errno != EINTR)) {
+		close_fd(&r->from_app);
+	}
+}
+
+/* Returns 0 to go on, or a relay_result. */
+static int ctl_read(struct relay *r)
+{
+	unsigned char c;
+	ssize_t k = read(r->ctl, &c, 1);
+
+	if (k < 0)
+		return (errno == EAGAIN || errno == EINTR) ? 0 : (close_fd(&r->ctl), 0);
+	if (k == 0) { /* declined: go on relaying plaintext */
+		close_fd(&r->ctl);
+		return 0;
+	}
+	r->command = c;
+	if (c != 'y' && c != 'Y') {
+		r->reason = "protocol error on the control descriptor (not y or Y)";
+		return RELAY_ERROR;
+	}
+	return RELAY_COMMAND;
+}
+
+/* Read from the network into the down buffer (or discard it when the
+ * application has closed its input). */
+static int net_input(struct relay *r)
+{
+	unsigned char sink[RECORD_MAX];
+	unsigned char *p = r->to_app >= 0 ? r->down.data + r->down.off + r->down.len : sink;
+	size_t n = r->to_app >= 0 ? buf_space(&r->down) : sizeof sink;
+	ssize_t k = net_read(r, p, n);
+
+	if (k == IO_ERROR)
+		return RELAY_ERROR;
+	if (k == 0 && !r->holding) {
+		r->net_eof = true;
+	} else if (k > 0) {
+		r->bytes_in += (unsigned long long)k;
+		if (r->to_app >= 0)
+			r->down.len += (size_t)k;
+	}
+	return 0;
+}
+
+static bool want_net_read(const struct relay *r)
+{
+	return !r->net_eof && !r->holding && (r->to_app < 0 || buf_space(&r->down) >= RECORD_MAX);
+}
+
+/* Closes that follow from the state: EOF passed on, shutdown when drained. */
+static int settle(struct relay *r)
+{
+	if (r->net_eof && r->down.len == 0 && r->to_app >= 0)
+		close_fd(&r->to_app);
+	if (r->from_app < 0 && r->up.len == 0 && !r->send_pending && !r->net_shut)
+		if (net_shutdown(r) == IO_AGAIN)
+			return IO_AGAIN;
+	return 0;
+}
+
+enum relay_result relay_run(struct relay *r)
+{
+	long long linger_until = 0;
+
+	for (;;) {
+		struct pollfd pf[5];
+		int nfd = 0, i_net_in = -1, i_net_out = -1, i_from = -1, i_to = -1, i_ctl = -1;
+		int timeout = r->idle_timeout ? (int)r->idle_timeout * 1000 : -1;
+		bool bye_again = settle(r) == IO_AGAIN;
+
+		if (r->net_shut && r->to_app < 0) {
+			if (r->net_eof)
+				return RELAY_DONE;
+			if (!linger_until)
+				linger_until = now_ms() + LINGER_MS;
+			timeout = (int)(linger_until - now_ms());
+			if (timeout <= 0)
+				return RELAY_DONE;
+		}
+		if (want_net_read(r) && r->tls && gnutls_record_check_pending(r->tls) > 0) {
+			if (net_input(r) == RELAY_ERROR)
+				return RELAY_ERROR;
+			continue;
+		}
+		if (want_net_read(r)) {
+			i_net_in = nfd;
+			pf[nfd++] = (struct pollfd){ .fd = r->net_in, .events = POLLIN };
+		}
+		if (r->up.len || r->send_pending || bye_again) {
+			if (r->net_out == r->net_in && i_net_in >= 0) {
+				pf[i_net_in].events |= POLLOUT;
+				i_net_out = i_net_in;
+			} else {
+				i_net_out = nfd;
+				pf[nfd++] = (struct pollfd){ .fd = r->net_out, .events = POLLOUT };
+			}
+		}
+		if (r->from_app >= 0 && r->up.len == 0) {
+			i_from = nfd;
+			pf[nfd++] = (struct pollfd){ .fd = r->from_app, .events = POLLIN };
+		}
+		if (r->to_app >= 0) { /* POLLERR tells that the application closed its input */
+			i_to = nfd;
+			pf[nfd++] = (struct pollfd){ .fd = r->to_app, .events = r->down.len ? POLLOUT : 0 };
+		}
+		if (r->ctl >= 0) {
+			i_ctl = nfd;
+			pf[nfd++] = (struct pollfd){ .fd = r->ctl, .events = POLLIN };
+		}
+		if (nfd == 0)
+			return RELAY_DONE;
+
+		int n = poll(pf, (nfds_t)nfd, timeout);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r->reason = "poll failed";
+			return RELAY_ERROR;
+		}
+		if (n == 0) {
+			if (linger_until)
+				return RELAY_DONE;
+			r->reason = "idle timeout";
+			return RELAY_ERROR;
+		}
+		if (i_ctl >= 0 && pf[i_ctl].revents) {
+			int res = ctl_read(r);
+			if (res)
+				return (enum relay_result)res;
+		}
+		if (i_to >= 0 && pf[i_to].revents) {
+			if (r->down.len)
+				app_write(r);
+			else
+				close_fd(&r->to_app); /* POLLERR: the application closed its input */
+		}
+		if (i_from >= 0 && pf[i_from].revents)
+			app_read(r);
+		if (i_net_out >= 0 && (pf[i_net_out].revents & (POLLOUT | POLLERR | POLLHUP)) && r->up.len) {
+			ssize_t k = net_write(r);
+			if (k == IO_ERROR)
+				return RELAY_ERROR;
+			if (k > 0)
+				buf_consumed(&r->up, (size_t)k);
+		}
+		if (i_net_in >= 0 && (pf[i_net_in].revents & (POLLIN | POLLERR | POLLHUP)))
+			if (net_input(r) == RELAY_ERROR)
+				return RELAY_ERROR;
+	}
+}
+
+/* Write the whole up buffer to the network, waiting at most ms per wait. */
+static int flush_plain(struct relay *r, int ms)
+{
+	while (r->up.len) {
+		ssize_t k = net_write(r);
+		if (k == IO_ERROR)
+			return -1;
+		if (k > 0)
+			buf_consumed(&r->up, (size_t)k);
+		else if (relay_wait(r->net_out, POLLOUT, ms) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+long relay_switch_to_tls(struct relay *r)
+{
+	/* The application wrote its 220 before the command byte, so all of it
+	 * is in the pipe now; more than two buffers' worth is not a reply. */
+	size_t budget = 2 * RELAY_BUFSIZE;
+	long discarded = (long)r->down.len;
+
+	for (;;) {
+		if (flush_plain(r, 10000) < 0)
+			return -1;
+		if (r->from_app < 0)
+			break;
+		ssize_t k = read(r->from_app, r->up.data, sizeof r->up.data);
+		if (k <= 0)
+			break;
+		if ((size_t)k > budget) {
+			r->reason = "application keeps writing plaintext after asking for TLS";
+			return -1;
+		}
+		budget -= (size_t)k;
+		r->up.off = 0;
+		r->up.len = (size_t)k;
+		r->bytes_out += (unsigned long long)k;
+	}
+	r->down.len = r->down.off = 0;
+	close_fd(&r->to_app);
+	close_fd(&r->from_app);
+	return discarded;
+}

@@ -1,0 +1,232 @@
+/* ucspi-tlsd: options and environment -> the three roles, exit status.
+ *
+ * Per connection: the parent (key keeper) prepares the public material,
+ * forks the TLS engine and the application launcher, and only then reads
+ * the private key (keeper.c). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <time.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../sandbox/jail.h"
+#include "config.h"
+#include "conn.h"
+#include "fds.h"
+#include "log.h"
+#include "options.h"
+#include "ucspienv.h"
+
+static struct config cfg;
+static struct conn C;
+
+static const char *env_lookup(const char *name)
+{
+	return getenv(name);
+}
+
+__attribute__((noreturn, format(printf, 2, 3))) static void die(int code, const char *fmt, ...)
+{
+	char line[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	log_error("%s", line);
+	_exit(code);
+}
+
+static int parse_id(const char *s, unsigned *out)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+
+	if (!*s || *end || v > 0xfffffffeUL)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static void resolve_user(const char *user, const char *flag, uid_t *uid, gid_t *gid)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (!pw)
+		die(EXIT_USAGE, "%s %s: no such user", flag, user ? user : "");
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+}
+
+static void resolve_ids(const char *uid_s, const char *gid_s, const char *what, uid_t *uid, gid_t *gid)
+{
+	unsigned u, g;
+
+	if (parse_id(uid_s, &u) < 0 || parse_id(gid_s, &g) < 0)
+		die(EXIT_USAGE, "%s: %s", what, "not numeric ids");
+	*uid = u;
+	*gid = g;
+}
+
+/* Who the application and the engine run as. */
+static void resolve_identities(void)
+{
+	C.change_ids = geteuid() == 0;
+	if (!C.change_ids)
+		die(EXIT_USAGE, "%s", "must be started as root: the engine's jail needs chroot and its own uid");
+	if (cfg.app_user)
+		resolve_user(cfg.app_user, "-u", &C.app_uid, &C.app_gid);
+	else if (cfg.app_uid)
+		resolve_ids(cfg.app_uid, cfg.app_gid, "UID and GID", &C.app_uid, &C.app_gid);
+	else
+		die(EXIT_USAGE, "%s", "no application user: give -u user, or -U with UID and GID set");
+	if (C.app_uid == 0)
+		die(EXIT_USAGE, "%s", "the application must not run as root");
+	if (cfg.tls_user)
+		resolve_user(cfg.tls_user, "-j", &C.tls_uid, &C.tls_gid);
+	else if (cfg.tls_uid)
+		resolve_ids(cfg.tls_uid, cfg.tls_gid, "TLS_UID and TLS_GID", &C.tls_uid, &C.tls_gid);
+	else
+		C.tls_uid_per_connection = true;
+}
+
+static void network_addresses(void)
+{
+	struct sockaddr_storage local, remote;
+	socklen_t ll = sizeof local, rl = sizeof remote;
+
+	C.have_addrs = getsockname(C.net_in, (struct sockaddr *)&local, &ll) == 0 &&
+	               getpeername(C.net_in, (struct sockaddr *)&remote, &rl) == 0 &&
+	               ucspienv_format_addr(&local, C.local_ip, C.local_port) == 0 &&
+	               ucspienv_format_addr(&remote, C.remote_ip, C.remote_port) == 0;
+}
+
+/* The certificate chain and the key's public facts, parsed once here so
+ * that the engine inherits them. */
+static void load_certificate(void)
+{
+	gnutls_datum_t der;
+	int ret;
+
+	C.npcerts = sizeof C.pcerts / sizeof C.pcerts[0];
+	ret = gnutls_pcert_list_import_x509_file(C.pcerts, &C.npcerts, cfg.certfile, GNUTLS_X509_FMT_PEM, NULL, NULL,
+	                                         GNUTLS_X509_CRT_LIST_SORT);
+	if (ret < 0)
+		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile,
+		    ret == GNUTLS_E_FILE_ERROR ? "cannot read it" : gnutls_strerror(ret));
+	if (gnutls_pubkey_export2(C.pcerts[0].pubkey, GNUTLS_X509_FMT_DER, &der) < 0 ||
+	    gnutls_x509_crt_init(&C.leaf) < 0 ||
+	    gnutls_x509_crt_import(C.leaf, &C.pcerts[0].cert, GNUTLS_X509_FMT_DER) < 0)
+		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile, "unusable certificate");
+	gnutls_free(der.data);
+	C.key.pk = (gnutls_pk_algorithm_t)gnutls_pubkey_get_pk_algorithm(C.pcerts[0].pubkey, &C.key.bits);
+	if (C.key.pk == GNUTLS_PK_ECDSA &&
+	    gnutls_pubkey_export_ecc_raw2(C.pcerts[0].pubkey, &C.key.curve, NULL, NULL, 0) < 0)
+		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile, "unreadable EC key");
+	if (C.key.pk != GNUTLS_PK_RSA && C.key.pk != GNUTLS_PK_ECDSA && C.key.pk != GNUTLS_PK_EDDSA_ED25519)
+		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile, "key type not supported (RSA, ECDSA or Ed25519)");
+	if (C.key.pk == GNUTLS_PK_RSA && C.key.bits < 2048)
+		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile, "RSA key shorter than 2048 bits");
+	if (gnutls_x509_crt_get_expiration_time(C.leaf) < time(NULL))
+		log_error("certificate file %s: the certificate has expired (served anyway)", cfg.certfile);
+}
+
+static void load_priority(void)
+{
+	const char *where = NULL;
+
+	if (gnutls_priority_init(&C.priority, cfg.priority, &where) < 0)
+		die(EXIT_USAGE, "-p: bad priority string at '%s'", where ? where : cfg.priority);
+}
+
+static void make_channels(void)
+{
+	struct channels *ch = &C.ch;
+	int ok = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch->key) == 0 &&
+	         pipe2(ch->start, O_CLOEXEC) == 0 && pipe2(ch->app_in, O_CLOEXEC) == 0 &&
+	         pipe2(ch->app_out, O_CLOEXEC) == 0;
+
+	ch->ctl[0] = ch->ctl[1] = ch->tls_in[0] = ch->tls_in[1] = ch->tls_out[0] = ch->tls_out[1] = -1;
+	if (ok && cfg.delayed)
+		ok = socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch->ctl) == 0 &&
+		     pipe2(ch->tls_in, O_CLOEXEC) == 0 && pipe2(ch->tls_out, O_CLOEXEC) == 0;
+	if (!ok)
+		die(EXIT_TEMP, "cannot create descriptors: %s", strerror(errno));
+}
+
+static pid_t spawn(void (*role)(struct conn *))
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		die(EXIT_TEMP, "fork: %s", strerror(errno));
+	if (pid == 0)
+		role(&C);
+	return pid;
+}
+
+/* The parent keeps no descriptor of the network or the children's ends. */
+static void parent_lets_go(void)
+{
+	const int keep[] = { C.ch.key[0] };
+
+	fds_close_except(keep, 1);
+	fds_null(0);
+	fds_null(1);
+	if (C.fd2_is_network)
+		fds_null(2);
+}
+
+static void usage_exit(const char *err)
+{
+	log_error("usage: %s", err);
+	if (!C.fd2_is_network)
+		fputs(options_usage, stderr);
+	_exit(EXIT_USAGE);
+}
+
+int main(int argc, char **argv)
+{
+	const char *err, *jail_err;
+
+	fds_ensure_std();
+	/* inetd and xinetd pass the socket on fd 2 too: never write on it */
+	C.fd2_is_network = fds_same_file(0, 2);
+	switch (options_parse(&cfg, argc, argv, env_lookup, &err)) {
+	case OPTIONS_HELP:
+		fputs(options_usage, stdout);
+		return 0;
+	case OPTIONS_VERSION:
+		puts(PACKAGE_STRING);
+		return 0;
+	case OPTIONS_USAGE:
+		log_init(C.fd2_is_network, 1);
+		usage_exit(err);
+	case OPTIONS_OK:
+		break;
+	}
+	log_init(C.fd2_is_network, cfg.verbosity);
+	C.cfg = &cfg;
+	signal(SIGPIPE, SIG_IGN);
+	C.net_in = fcntl(0, F_DUPFD_CLOEXEC, 3);
+	C.net_out = fds_same_file(0, 1) ? C.net_in : fcntl(1, F_DUPFD_CLOEXEC, 3);
+	if (C.net_in < 0 || C.net_out < 0)
+		die(EXIT_TEMP, "cannot copy the network descriptors: %s", strerror(errno));
+	network_addresses();
+	resolve_identities();
+	if ((jail_err = jail_check_dir(cfg.jail_dir)))
+		die(EXIT_TEMP, "-J %s: %s", cfg.jail_dir, jail_err);
+	load_certificate();
+	load_priority();
+	make_channels();
+	pid_t engine = spawn(engine_main);
+	pid_t app = spawn(launch_main);
+	parent_lets_go();
+	return keeper_run(&C, engine, app);
+}
