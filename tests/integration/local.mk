@@ -1,0 +1,1 @@
+# Integration tests: real xinetd, real clients, mailfront

@@ -1,0 +1,1 @@
+# Check unit tests (one suite per pure module)
