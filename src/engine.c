@@ -351,6 +351,8 @@ void engine_main(struct conn *c)
 
 	E = c;
 	fds_close_except(keep, c->cfg->delayed ? 9 : 6);
+	for (int fd = 0; fd <= 2; fd++) /* the super-server's copies of the socket */
+		fds_null(fd);
 	log_redirect(log_to_parent);
 	s = make_session();
 	/* small TLS 1.3 records otherwise stall 40 ms on delayed ACKs */

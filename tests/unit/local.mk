@@ -1,1 +1,19 @@
-# Check unit tests (one suite per pure module)
+# Check unit tests: one suite per pure module (src/signreq, src/ucspienv,
+# src/options), linked against libpure.a.
+check_PROGRAMS += tests/unit/check_signreq tests/unit/check_ucspienv tests/unit/check_options
+TESTS += tests/unit/check_signreq tests/unit/check_ucspienv tests/unit/check_options
+
+tests_unit_check_signreq_SOURCES = tests/unit/check_signreq.c
+tests_unit_check_signreq_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
+tests_unit_check_signreq_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_signreq_LDADD = libpure.a $(GNUTLS_LIBS) $(CHECK_LIBS)
+
+tests_unit_check_ucspienv_SOURCES = tests/unit/check_ucspienv.c
+tests_unit_check_ucspienv_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
+tests_unit_check_ucspienv_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_ucspienv_LDADD = libpure.a $(GNUTLS_LIBS) $(CHECK_LIBS)
+
+tests_unit_check_options_SOURCES = tests/unit/check_options.c
+tests_unit_check_options_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
+tests_unit_check_options_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_options_LDADD = libpure.a $(GNUTLS_LIBS) $(CHECK_LIBS)
