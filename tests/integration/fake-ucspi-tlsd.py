@@ -176,10 +176,10 @@ def pump(app_in, app_out, proc):
                 app_open = False
                 try:
                     tls.unwrap()
-                except (ssl.SSLWantReadError, ssl.SSLError):
-                    pass
-                flush()
-                sock.shutdown(socket.SHUT_WR)
+                    flush()
+                    sock.shutdown(socket.SHUT_WR)
+                except (ssl.SSLError, OSError):
+                    pass    # the peer may be gone already
                 net_open = False
     if app_in is not None:
         os.close(app_in)

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Build ucspi-tlsd and run the whole test suite, twice: a normal build and a
+# sanitizer build (AddressSanitizer and UndefinedBehaviorSanitizer).  Both
+# build out of tree, under _build/ and _build-san/.  This is what CI runs.
+set -eu
+cd "$(dirname "$0")/.."
+. tests/deps.sh
+install_packages
+[ -x configure ] || autoreconf -fi >/dev/null
+top=$(pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+build_and_check() {
+	dir=$1; shift
+	mkdir -p "$dir"
+	(cd "$dir" && "$top/configure" -q "$@" && make -s -j"$jobs" && make -s -j"$jobs" check) || {
+		for f in "$dir"/tests/*/*.log; do
+			grep -q '^FAIL\|^ERROR' "$f" 2>/dev/null && { echo "=== $f"; cat "$f"; }
+		done
+		return 1
+	}
+}
+
+echo "== normal build"
+build_and_check _build
+echo "== sanitizer build (ASan, UBSan)"
+build_and_check _build-san --enable-sanitizers
