@@ -4,9 +4,13 @@
 
 #include <stdbool.h>
 
+/* TLS 1.3 and 1.2; ECDHE only (no RSA key exchange: the parent has no
+ * decrypt operation); AEAD with AES-GCM first; X25519 first, the key share
+ * most clients send, so that they get no HelloRetryRequest. */
 #define DEFAULT_PRIORITY \
-	"SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:-DHE-RSA:-DHE-DSS:" \
-	"-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:%SERVER_PRECEDENCE"
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:" \
+	"-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:" \
+	"-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1:%SERVER_PRECEDENCE"
 #define DEFAULT_JAIL_DIR "/var/lib/ucspi-tlsd/empty"
 #define DEFAULT_HANDSHAKE_TIMEOUT 30
 
