@@ -337,7 +337,6 @@ __attribute__((noreturn)) static void delayed(gnutls_session_t s)
 			log_error("unable to write the Y reply");
 	}
 	close_fd(&R.ctl);
-	close_fd(&E->ch.ctl[0]);
 	run_tls(s, E->ch.tls_in[1], E->ch.tls_out[0], ms);
 }
 
@@ -350,6 +349,7 @@ void engine_main(struct conn *c)
 	gnutls_session_t s;
 
 	E = c;
+	log_forget_syslog();
 	fds_close_except(keep, c->cfg->delayed ? 9 : 6);
 	for (int fd = 0; fd <= 2; fd++) /* the super-server's copies of the socket */
 		fds_null(fd);

@@ -99,6 +99,7 @@ void launch_main(struct conn *c)
 	static char block[ENVBLOCK_MAX];
 	size_t len;
 
+	log_forget_syslog();
 	fds_close_except(keep, c->cfg->delayed ? 6 : 3);
 	drop_privileges(c);
 	len = read_start_block(ch->start[0], block, sizeof block);

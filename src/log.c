@@ -19,6 +19,12 @@ void log_init(int use_syslog, int verbosity)
 		openlog("ucspi-tlsd", LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
+void log_forget_syslog(void)
+{
+	if (log_syslog)
+		closelog();
+}
+
 void log_redirect(void (*fn)(enum log_level, const char *))
 {
 	log_sink = fn;

@@ -10,6 +10,10 @@ enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_DEBUG = 2 };
 /* use_syslog: log to syslog instead of fd 2.  verbosity: lines above it are
  * dropped. */
 void log_init(int use_syslog, int verbosity);
+/* In a child, before it closes descriptors: let go of the syslog socket, so
+ * that a later line opens a new one instead of writing on whatever then has
+ * the old descriptor's number. */
+void log_forget_syslog(void);
 /* Send every line to fn instead (the engine's key channel). */
 void log_redirect(void (*fn)(enum log_level level, const char *line));
 /* Write a line that came from elsewhere (the engine), at its level. */

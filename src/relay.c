@@ -321,7 +321,9 @@ enum relay_result relay_run(struct relay *r)
 			if (timeout <= 0)
 				return RELAY_DONE;
 		}
-		if (want_net_read(r) && r->tls && gnutls_record_check_pending(r->tls) > 0) {
+		/* bytes GnuTLS or the held prefix already has: poll would not see them */
+		if (want_net_read(r) && r->tls &&
+		    (gnutls_record_check_pending(r->tls) > 0 || r->held_off < r->held_len)) {
 			if (net_input(r) == RELAY_ERROR)
 				return RELAY_ERROR;
 			continue;

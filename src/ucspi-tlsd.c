@@ -171,12 +171,22 @@ static pid_t spawn(void (*role)(struct conn *))
 	return pid;
 }
 
-/* The parent keeps no descriptor of the network or the children's ends. */
+/* The parent keeps no descriptor of the network or the children's ends
+ * (closed one by one: the syslog socket stays). */
 static void parent_lets_go(void)
 {
-	const int keep[] = { C.ch.key[0] };
+	struct channels *ch = &C.ch;
+	int *theirs[] = { &ch->key[1], &ch->start[0], &ch->start[1], &ch->app_in[0], &ch->app_in[1],
+	                  &ch->app_out[0], &ch->app_out[1], &ch->ctl[0], &ch->ctl[1], &ch->tls_in[0],
+	                  &ch->tls_in[1], &ch->tls_out[0], &ch->tls_out[1], &C.net_in, &C.net_out };
 
-	fds_close_except(keep, 1);
+	if (C.net_out == C.net_in)
+		C.net_out = -1; /* one descriptor, closed once */
+	for (size_t i = 0; i < sizeof theirs / sizeof theirs[0]; i++)
+		if (*theirs[i] >= 0) {
+			close(*theirs[i]);
+			*theirs[i] = -1;
+		}
 	fds_null(0);
 	fds_null(1);
 	if (C.fd2_is_network)
