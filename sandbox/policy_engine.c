@@ -1,6 +1,8 @@
 /* The engine's seccomp allowlist.  Default action and bad-architecture
  * action: kill the process.  Everything that opens files or sockets is done
  * before this is loaded (engine.c); one line per entry says who needs it. */
+#include "config.h"
+
 #include <stddef.h>
 #include <sys/mman.h>
 #include <seccomp.h>
@@ -42,6 +44,29 @@ static const struct allow engine_allow_noexec[] = {
 	{ SCMP_SYS(mprotect), "glibc malloc arenas (never PROT_EXEC)" },
 };
 
+#ifdef UCSPI_TLSD_SANITIZERS
+/* Test-only: the AddressSanitizer runtime's own calls in the sanitizer build
+ * (configure --enable-sanitizers).  The production build never has these. */
+static const struct allow sanitizer_allow[] = {
+	{ SCMP_SYS(sigaltstack), "ASan checks the signal stack on no-return calls" },
+	{ SCMP_SYS(getpid),      "ASan and LSan runtime bookkeeping" },
+	{ SCMP_SYS(gettid),      "ASan thread registry" },
+	{ SCMP_SYS(sched_yield), "ASan allocator spin locks" },
+};
+#define SANITIZER_RULES (sizeof sanitizer_allow / sizeof sanitizer_allow[0])
+#else
+static const struct allow sanitizer_allow[1];
+#define SANITIZER_RULES 0
+#endif
+
+static const char *add_rules(scmp_filter_ctx ctx, const struct allow *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, list[i].nr, 0) < 0)
+			return "seccomp: cannot add a rule";
+	return NULL;
+}
+
 const char *policy_engine_load(void)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
@@ -51,9 +76,10 @@ const char *policy_engine_load(void)
 		return "seccomp_init failed";
 	if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) < 0)
 		err = "seccomp: cannot set the bad-architecture action";
-	for (size_t i = 0; !err && i < sizeof engine_allow / sizeof engine_allow[0]; i++)
-		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, engine_allow[i].nr, 0) < 0)
-			err = "seccomp: cannot add a rule";
+	if (!err)
+		err = add_rules(ctx, engine_allow, sizeof engine_allow / sizeof engine_allow[0]);
+	if (!err)
+		err = add_rules(ctx, sanitizer_allow, SANITIZER_RULES);
 	for (size_t i = 0; !err && i < sizeof engine_allow_noexec / sizeof engine_allow_noexec[0]; i++)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, engine_allow_noexec[i].nr, 1,
 		                     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)) < 0)

@@ -269,13 +269,21 @@ static void summary(gnutls_session_t s, bool tls, unsigned hs_ms)
 	send_text(KMSG_SUMMARY, 0, line);
 }
 
-__attribute__((noreturn)) static void finish(gnutls_session_t s, bool tls, unsigned hs_ms, const char *reason)
+/* How a session ends: as the application decides (its status is the
+ * connection's), or by a failure of ucspi-tlsd itself (status 111: a failed
+ * handshake in immediate mode, a control protocol error).  A network error
+ * or timeout is logged as the reason but leaves the status to the
+ * application, which sees end of file. */
+enum ending { ENDED, ENDED_BY_PEER, FAILED };
+
+__attribute__((noreturn)) static void finish(gnutls_session_t s, bool tls, unsigned hs_ms, enum ending how,
+                                             const char *reason)
 {
 	mode_reason = reason;
-	if (reason)
+	if (how != ENDED)
 		shutdown(R.net_out, SHUT_RDWR);
 	summary(s, tls, hs_ms);
-	_exit(reason ? EXIT_TEMP : 0);
+	_exit(how == FAILED ? EXIT_TEMP : 0);
 }
 
 /* TLS is up: relay the application's pipes through the record layer. */
@@ -286,8 +294,8 @@ __attribute__((noreturn)) static void run_tls(gnutls_session_t s, int to_app, in
 	R.from_app = from_app;
 	R.ctl = -1;
 	if (relay_run(&R) == RELAY_ERROR)
-		finish(s, true, hs_ms, R.reason);
-	finish(s, true, hs_ms, NULL);
+		finish(s, true, hs_ms, ENDED_BY_PEER, R.reason);
+	finish(s, true, hs_ms, ENDED, NULL);
 }
 
 __attribute__((noreturn)) static void immediate(gnutls_session_t s)
@@ -297,7 +305,7 @@ __attribute__((noreturn)) static void immediate(gnutls_session_t s)
 	const char *err = handshake(s, &ms);
 
 	if (err)
-		finish(s, false, 0, err); /* the launcher sees EOF and never execs */
+		finish(s, false, 0, FAILED, err); /* the launcher sees EOF and never execs */
 	engine_session_env(s, &b);
 	envblock_finish(&b);
 	send_start_block(&b);
@@ -316,20 +324,20 @@ __attribute__((noreturn)) static void delayed(gnutls_session_t s)
 	send_start_block(&b);
 	switch (relay_run(&R)) {
 	case RELAY_DONE:
-		finish(s, false, 0, NULL);
-	case RELAY_ERROR:
-		finish(s, false, 0, R.reason);
+		finish(s, false, 0, ENDED, NULL);
+	case RELAY_ERROR: /* a control protocol error is ours to report */
+		finish(s, false, 0, R.command >= 0 ? FAILED : ENDED_BY_PEER, R.reason);
 	case RELAY_COMMAND:
 		break;
 	}
 	discarded = relay_switch_to_tls(&R);
 	if (discarded < 0)
-		finish(s, false, 0, R.reason ? R.reason : "network write error");
+		finish(s, false, 0, R.reason ? FAILED : ENDED_BY_PEER, R.reason ? R.reason : "network write error");
 	if (discarded > 0)
 		log_info("discarded %ld bytes of plaintext the application had not read when it asked for TLS", discarded);
 	err = handshake(s, &ms);
 	if (err) /* the application sees EOF on all three descriptors */
-		finish(s, false, 0, err);
+		finish(s, false, 0, ENDED_BY_PEER, err);
 	if (R.command == 'Y') {
 		engine_session_env(s, &b);
 		envblock_finish(&b);

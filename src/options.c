@@ -65,7 +65,7 @@ enum options_result options_parse(struct config *cfg, int argc, char **argv,
 
 	defaults(cfg);
 	*err = NULL;
-	optind = 1;
+	optind = 0; /* glibc: 0 also forgets a half-read group of flags */
 	opterr = 0;
 	while ((c = getopt(argc, argv, "+nc:k:u:Uj:J:T:t:p:qvhV")) != -1) {
 		switch (c) {

@@ -274,6 +274,12 @@ static int net_input(struct relay *r)
 	size_t n = r->to_app >= 0 ? buf_space(&r->down) : sizeof sink;
 	ssize_t k = net_read(r, p, n);
 
+	if (k == IO_ERROR && r->net_shut) {
+		/* all we had is sent: a reset now (a client that closed without
+		 * reading our close_notify) ends nothing that matters */
+		r->reason = NULL;
+		k = 0;
+	}
 	if (k == IO_ERROR)
 		return RELAY_ERROR;
 	if (k == 0 && !r->holding) {

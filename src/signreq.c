@@ -142,6 +142,8 @@ static const char *check_sign_hash(const struct kreq *req, const struct keyinfo 
 {
 	gnutls_sign_algorithm_t algo = req->h.algo;
 
+	if (key->pk == GNUTLS_PK_EDDSA_ED25519 || algo == GNUTLS_SIGN_EDDSA_ED25519)
+		return "Ed25519 signs whole content, never a digest";
 	if (algo == GNUTLS_SIGN_RSA_RAW) {
 		if (key->pk != GNUTLS_PK_RSA)
 			return "raw RSA signature asked of a non-RSA key";

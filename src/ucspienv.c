@@ -32,7 +32,7 @@ int ucspienv_format_addr(const struct sockaddr_storage *sa, char ip[46], char po
 
 static int name_valid(const char *name, size_t len)
 {
-	if (len == 0)
+	if (len == 0 || len > ENVBLOCK_NAME_MAX)
 		return 0;
 	for (size_t i = 0; i < len; i++) {
 		char c = name[i];
@@ -91,7 +91,7 @@ static int envblock_walk(const char *buf, size_t len,
 {
 	size_t pos = 0;
 	int n = 0;
-	char name[128];
+	char name[ENVBLOCK_NAME_MAX + 1];
 
 	if (len == 2 && buf[0] == '\0' && buf[1] == '\0')
 		return 0;
@@ -99,7 +99,7 @@ static int envblock_walk(const char *buf, size_t len,
 		const char *entry = buf + pos;
 		const char *end = memchr(entry, '\0', len - pos);
 		const char *eq = end ? memchr(entry, '=', (size_t)(end - entry)) : NULL;
-		if (!eq || (size_t)(eq - entry) >= sizeof name || !name_valid(entry, (size_t)(eq - entry)) ||
+		if (!eq || !name_valid(entry, (size_t)(eq - entry)) ||
 		    !value_valid(eq + 1, (size_t)(end - eq - 1)))
 			return -1;
 		if (fn) {

@@ -17,6 +17,7 @@ extern const char *const ucspienv_own_vars[];
 /* A 'Y' reply block: NAME=value\0 ... then one more \0.  With no entry it is
  * \0\0, as the UCSPI-TLS text asks.  Never a bare NAME\0. */
 #define ENVBLOCK_MAX 4096
+#define ENVBLOCK_NAME_MAX 127
 struct envblock {
 	char buf[ENVBLOCK_MAX];
 	size_t len;
@@ -24,7 +25,7 @@ struct envblock {
 };
 
 void envblock_init(struct envblock *b);
-/* Append NAME=value.  NAME must be [A-Z0-9_]+; control characters and bytes
+/* Append NAME=value.  NAME must be [A-Z0-9_]+, at most ENVBLOCK_NAME_MAX long; control characters and bytes
  * above 0x7e in the value are replaced by '?'.  Returns -1 (and appends
  * nothing) for a bad name or when the block would overflow. */
 int envblock_add(struct envblock *b, const char *name, const char *value);

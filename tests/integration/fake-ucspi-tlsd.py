@@ -91,6 +91,11 @@ inb, outb = ssl.MemoryBIO(), ssl.MemoryBIO()
 tls = ctx.wrap_bio(inb, outb, server_side=True)
 
 
+def dbg(*a):
+    if os.environ.get("FAKE_DEBUG"):
+        sys.stderr.write("fake-debug: %s\n" % " ".join(map(str, a)))
+
+
 def flush():
     data = outb.read()
     if data:
@@ -144,9 +149,11 @@ def pump(app_in, app_out, proc):
             break
         if sock in r:
             alive = feed()
+            dbg("net readable, alive", alive)
             try:
                 while True:
                     data = tls.read(65536)
+                    dbg("tls read", data[:40])
                     if not data:
                         raise ssl.SSLZeroReturnError
                     st["in"] += len(data)
@@ -158,7 +165,8 @@ def pump(app_in, app_out, proc):
                             app_in = None
             except ssl.SSLWantReadError:
                 pass
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError) as e:
+                dbg("tls closed", repr(e))
                 alive = False
             flush()
             if not alive:

@@ -660,14 +660,14 @@ START_TEST(check_non_sign_op_refused)
 }
 END_TEST
 
-/* KNOWN BUG (src/signreq.c, check_sign_hash): a KMSG_SIGN_HASH request with
+/* Was a bug (src/signreq.c, check_sign_hash): a KMSG_SIGN_HASH request with
  * algo EDDSA_ED25519 on an Ed25519 key and 64 bytes of data (the length of
  * gnutls_sign_get_hash_algorithm(ED25519) = SHA-512) passes kreq_check_sign,
  * although Ed25519 signs whole content only (KMSG_SIGN_DATA, checked by
  * eddsa_content_valid).  GnuTLS 3.7.9 refuses gnutls_privkey_sign_hash2 for
  * EdDSA (GNUTLS_E_INVALID_REQUEST), so today this is defence in depth, but the
- * validator is meant to be the parent's policy.  Expected to FAIL until fixed. */
-START_TEST(BUG_check_sign_hash_on_ed25519_key_refused)
+ * validator is meant to be the parent's policy.  Regression test. */
+START_TEST(check_sign_hash_on_ed25519_key_refused)
 {
 	make_req(KMSG_SIGN_HASH, 0, GNUTLS_SIGN_EDDSA_ED25519, NULL, 64);
 	ck_assert_refused(kreq_check_sign(&req, &ed_key, 1));
@@ -759,8 +759,8 @@ static Suite *signreq_suite(void)
 	suite_add_tcase(s, tc);
 
 	/* Tests for known bugs in src/ (see the comment above each). */
-	tc = tcase_create("known_bugs");
-	tcase_add_test(tc, BUG_check_sign_hash_on_ed25519_key_refused);
+	tc = tcase_create("regressions");
+	tcase_add_test(tc, check_sign_hash_on_ed25519_key_refused);
 	suite_add_tcase(s, tc);
 
 	return s;
