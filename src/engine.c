@@ -330,6 +330,7 @@ __attribute__((noreturn)) static void delayed(gnutls_session_t s)
 	case RELAY_COMMAND:
 		break;
 	}
+	log_debug("the application asked for TLS with '%c'", R.command);
 	discarded = relay_switch_to_tls(&R);
 	if (discarded < 0)
 		finish(s, false, 0, R.reason ? FAILED : ENDED_BY_PEER, R.reason ? R.reason : "network write error");

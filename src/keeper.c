@@ -141,6 +141,8 @@ static int answer_sign(struct keeper *k, const struct kreq *req)
 		return -1;
 	}
 	reply(k, KREP_SIGNED, &sig);
+	log_debug("signed for the engine: %s", req->h.algo == GNUTLS_SIGN_RSA_RAW ? "RSA PKCS#1 v1.5"
+	          : gnutls_sign_get_name(req->h.algo));
 	gnutls_free(sig.data);
 	if (k->budget == 0)
 		wipe_key(k);
