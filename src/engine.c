@@ -190,12 +190,26 @@ static const char *handshake(gnutls_session_t s, unsigned *ms)
 	return NULL;
 }
 
+/* The client's SNI, lower-cased, or NULL when it sent none. */
+static const char *client_sni(gnutls_session_t s)
+{
+	static char sni[256];
+	size_t len = sizeof sni - 1;
+	unsigned type;
+
+	if (gnutls_server_name_get(s, sni, &len, &type, 0) != 0 || type != GNUTLS_NAME_DNS)
+		return NULL;
+	sni[len] = '\0';
+	for (char *p = sni; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	return sni;
+}
+
 void engine_session_env(gnutls_session_t s, struct envblock *b)
 {
-	char bits[16], sni[256];
-	size_t sni_len = sizeof sni - 1;
-	unsigned type;
-	const char *suite = gnutls_ciphersuite_get(s);
+	char bits[16];
+	const char *suite = gnutls_ciphersuite_get(s), *sni = client_sni(s);
 
 	envblock_init(b);
 	envblock_add(b, "SSL_PROTOCOL", ucspienv_protocol_name(gnutls_protocol_get_name(gnutls_protocol_get_version(s))));
@@ -204,13 +218,8 @@ void engine_session_env(gnutls_session_t s, struct envblock *b)
 	envblock_add(b, "SSL_CIPHER_USEKEYSIZE", bits);
 	envblock_add(b, "SSL_CIPHER_ALGKEYSIZE", bits);
 	envblock_add(b, "SSL_SESSION_RESUMED", gnutls_session_is_resumed(s) ? "Resumed" : "Initial");
-	if (gnutls_server_name_get(s, sni, &sni_len, &type, 0) == 0 && type == GNUTLS_NAME_DNS) {
-		sni[sni_len] = '\0';
-		for (char *p = sni; *p; p++)
-			if (*p >= 'A' && *p <= 'Z')
-				*p = (char)(*p - 'A' + 'a');
+	if (sni)
 		envblock_add(b, "SSL_TLS_SNI_SERVERNAME", sni);
-	}
 }
 
 /* Write all of buf to a non-blocking fd, within the handshake timeout. */
@@ -252,18 +261,12 @@ static void send_start_block(const struct envblock *b)
 
 static void summary(gnutls_session_t s, bool tls, unsigned hs_ms)
 {
-	char line[KMSG_MAXTEXT + 1], sni[256] = "-";
-	size_t sni_len = sizeof sni - 1;
-	unsigned type;
-	const char *suite = tls ? gnutls_ciphersuite_get(s) : NULL;
+	char line[KMSG_MAXTEXT + 1];
+	const char *suite = tls ? gnutls_ciphersuite_get(s) : NULL, *sni = tls ? client_sni(s) : NULL;
 
-	if (tls && gnutls_server_name_get(s, sni, &sni_len, &type, 0) == 0)
-		sni[sni_len] = '\0';
-	else
-		strcpy(sni, "-");
 	snprintf(line, sizeof line, "proto=%s cipher=%s sni=%s resumed=%s handshake_ms=%u in=%llu out=%llu%s%s%s",
 	         tls ? ucspienv_protocol_name(gnutls_protocol_get_name(gnutls_protocol_get_version(s))) : "none",
-	         suite ? suite : "-", sni, tls && gnutls_session_is_resumed(s) ? "yes" : "no", hs_ms,
+	         suite ? suite : "-", sni ? sni : "-", tls && gnutls_session_is_resumed(s) ? "yes" : "no", hs_ms,
 	         R.bytes_in, R.bytes_out, mode_reason ? " reason=\"" : "", mode_reason ? mode_reason : "",
 	         mode_reason ? "\"" : "");
 	send_text(KMSG_SUMMARY, 0, line);

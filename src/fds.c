@@ -1,5 +1,7 @@
 /* Descriptor plumbing. */
+#include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -62,4 +64,28 @@ void fds_null(int fd)
 		dup2(n, fd);
 		close(n);
 	}
+}
+
+const char *fds_open_problem(int err)
+{
+	switch (err) {
+	case ENOENT: return "no such file";
+	case EACCES: return "permission denied";
+	case EISDIR: return "is a directory";
+	default: return strerror(err);
+	}
+}
+
+const char *fds_file_problem(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	const char *problem = NULL;
+
+	if (fd < 0)
+		return fds_open_problem(errno);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		problem = "not a regular file";
+	close(fd);
+	return problem;
 }

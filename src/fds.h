@@ -11,6 +11,10 @@ void fds_ensure_std(void);
 void fds_close_except(const int *keep, size_t n);
 /* Do a and b name the same open file (same device and inode)? */
 int fds_same_file(int a, int b);
+/* Can path be read as a regular file?  NULL, or the problem in words. */
+const char *fds_file_problem(const char *path);
+/* The same words for an errno from open(). */
+const char *fds_open_problem(int err);
 /* Put /dev/null on fd. */
 void fds_null(int fd);
 

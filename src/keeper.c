@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "fds.h"
 #include "keeper.h"
 #include "log.h"
 #include "signreq.h"
@@ -27,11 +28,11 @@ static const char *read_file(const char *file, unsigned char *buf, size_t max, s
 	ssize_t k;
 
 	if (fd < 0)
-		return errno == ENOENT ? "no such file" : errno == EACCES ? "permission denied" : "cannot open";
+		return fds_open_problem(errno);
 	*len = 0;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)max) {
 		close(fd);
-		return "not a regular file of reasonable size";
+		return S_ISREG(st.st_mode) ? "too large for a key file" : "not a regular file";
 	}
 	while ((k = read(fd, buf + *len, max - *len)) > 0)
 		*len += (size_t)k;
@@ -55,7 +56,7 @@ const char *keeper_load_key(const char *file, gnutls_x509_crt_t cert, gnutls_pri
 	static unsigned char buf[KEYFILE_MAX];
 	gnutls_x509_privkey_t xkey = NULL;
 	gnutls_datum_t d;
-	size_t len;
+	size_t len = 0;
 	const char *err = read_file(file, buf, sizeof buf - 1, &len);
 
 	if (err)

@@ -1,5 +1,6 @@
 /* Flags plus compatible environment variables; usage.  Pure code. */
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,17 @@ static int parse_seconds(const char *s, unsigned *out)
 		return -1;
 	*out = (unsigned)v;
 	return 0;
+}
+
+/* Names the flag, in a buffer of its own (one parse at a time). */
+static const char *unknown_or_missing(int opt)
+{
+	static char msg[48];
+	int missing = opt && strchr("ckujJTtp", opt);
+
+	snprintf(msg, sizeof msg, missing ? "-%c needs an argument" : "unknown option -%c",
+	         opt > 0x20 && opt < 0x7f ? opt : '?');
+	return msg;
 }
 
 static void defaults(struct config *cfg)
@@ -94,8 +106,7 @@ enum options_result options_parse(struct config *cfg, int argc, char **argv,
 			}
 			break;
 		default:
-			*err = (optopt && strchr("ckujJTtp", optopt)) ? "an option is missing its argument"
-			                                               : "unknown option";
+			*err = unknown_or_missing(optopt);
 			return OPTIONS_USAGE;
 		}
 	}

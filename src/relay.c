@@ -441,6 +441,7 @@ long relay_switch_to_tls(struct relay *r)
 		r->bytes_out += (unsigned long long)k;
 	}
 	r->down.len = r->down.off = 0;
+	r->holding = false; /* the held bytes are the handshake's now */
 	close_fd(&r->to_app);
 	close_fd(&r->from_app);
 	return discarded;

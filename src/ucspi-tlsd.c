@@ -112,14 +112,18 @@ static void network_addresses(void)
 static void load_certificate(void)
 {
 	gnutls_datum_t der;
+	const char *problem;
 	int ret;
 
+	if ((problem = fds_file_problem(cfg.certfile)))
+		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile, problem);
 	C.npcerts = sizeof C.pcerts / sizeof C.pcerts[0];
 	ret = gnutls_pcert_list_import_x509_file(C.pcerts, &C.npcerts, cfg.certfile, GNUTLS_X509_FMT_PEM, NULL, NULL,
 	                                         GNUTLS_X509_CRT_LIST_SORT);
 	if (ret < 0)
 		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile,
-		    ret == GNUTLS_E_FILE_ERROR ? "cannot read it" : gnutls_strerror(ret));
+		    ret == GNUTLS_E_BASE64_DECODING_ERROR || ret == GNUTLS_E_NO_CERTIFICATE_FOUND
+		        ? "no PEM certificate in it" : gnutls_strerror(ret));
 	if (gnutls_pubkey_export2(C.pcerts[0].pubkey, GNUTLS_X509_FMT_DER, &der) < 0 ||
 	    gnutls_x509_crt_init(&C.leaf) < 0 ||
 	    gnutls_x509_crt_import(C.leaf, &C.pcerts[0].cert, GNUTLS_X509_FMT_DER) < 0)
@@ -193,11 +197,10 @@ static void parent_lets_go(void)
 		fds_null(2);
 }
 
+/* One line: the synopsis is for -h. */
 static void usage_exit(const char *err)
 {
-	log_error("usage: %s", err);
-	if (!C.fd2_is_network)
-		fputs(options_usage, stderr);
+	log_error("usage: %s (ucspi-tlsd -h for the synopsis)", err);
 	_exit(EXIT_USAGE);
 }
 

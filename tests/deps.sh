@@ -2,7 +2,7 @@
 # Sourced by tests/demo.sh and tests/check.sh: install the Debian packages
 # the build and the tests need, when any is missing.
 UCSPI_TLSD_PACKAGES="autoconf automake make gcc pkg-config libgnutls28-dev libseccomp-dev check
- xinetd mailfront gnutls-bin openssl swaks python3 iproute2 procps strace mandoc util-linux"
+ xinetd mailfront gnutls-bin openssl swaks stunnel4 python3 iproute2 procps strace mandoc util-linux"
 
 missing_packages() {
 	for p in $UCSPI_TLSD_PACKAGES; do

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 
+sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "clients"))
 from smtpchat import iana_from_openssl  # noqa: E402
 
@@ -93,7 +94,7 @@ tls = ctx.wrap_bio(inb, outb, server_side=True)
 
 def dbg(*a):
     if os.environ.get("FAKE_DEBUG"):
-        sys.stderr.write("fake-debug: %s\n" % " ".join(map(str, a)))
+        sys.stderr.write("fake-debug %.3f: %s\n" % (time.monotonic() % 100, " ".join(map(str, a))))
 
 
 def flush():
@@ -108,6 +109,7 @@ def feed(deadline=None):
     if left is not None and (left <= 0 or not select.select([sock], [], [], left)[0]):
         raise TimeoutError("handshake timeout")
     data = sock.recv(65536)
+    dbg("net recv", len(data), data[:5].hex())
     if not data:
         inb.write_eof()
         return False
@@ -140,15 +142,17 @@ def handshake():
 def pump(app_in, app_out, proc):
     """Relay TLS <-> (app_in: we write, app_out: we read) until both ends are done."""
     net_open, app_open = True, True
+    first = True    # the handshake may have left application data buffered
     while app_open or net_open:
         rl = ([sock] if net_open else []) + ([app_out] if app_open else [])
         if not rl:
             break
-        r = select.select(rl, [], [], 1.0)[0]
+        r = [sock] if first else select.select(rl, [], [], 1.0)[0]
         if not r and proc.poll() is not None and not app_open:
             break
         if sock in r:
-            alive = feed()
+            alive = True if first else feed()
+            first = False
             dbg("net readable, alive", alive)
             try:
                 while True:
@@ -176,6 +180,7 @@ def pump(app_in, app_out, proc):
                     app_in = None
         if app_out in r:
             data = os.read(app_out, 65536)
+            dbg("app said", data[:40])
             if data:
                 st["out"] += len(data)
                 tls.write(data)

@@ -4,8 +4,11 @@
 # Exit codes follow automake: 0 pass, 1 fail, 77 skip, 99 hard error.
 # Environment (all optional):
 #   srcdir        set by automake; used to find the source tree
-#   top_builddir  build tree (default: two levels up from tests/integration)
-#   UCSPI_TLSD    binary under test (default: $top_builddir/src/ucspi-tlsd)
+#   top_builddir  build tree (default: the current directory when run by
+#                 automake, i.e. srcdir is set and ./Makefile exists; else
+#                 two levels up from tests/integration)
+#   UCSPI_TLSD    binary under test (default: $top_builddir/ucspi-tlsd, else
+#                 $top_builddir/src/ucspi-tlsd)
 #   MAILFRONT     mailfront binary (default: /usr/sbin/mailfront)
 #   KEEP_WORK=1   keep the scratch directory even when everything passed
 #   PYTHON        python3 interpreter (default: python3)
@@ -18,14 +21,26 @@ elif [ -n "${srcdir:-}" ] && [ -f "$srcdir/lib.sh" ]; then
 else
 	top_srcdir=$(cd "$IT_DIR/../.." && pwd)
 fi
-: "${top_builddir:=$IT_DIR/../..}"
+# automake runs tests in the top build directory (non-recursive Makefile.am),
+# which matters for VPATH builds; run by hand, the build is the source tree.
+if [ -z "${top_builddir:-}" ]; then
+	if [ -n "${srcdir:-}" ] && [ -f ./Makefile ]; then
+		top_builddir=.
+	else
+		top_builddir=$IT_DIR/../..
+	fi
+fi
 top_builddir=$(cd "$top_builddir" && pwd)
-: "${UCSPI_TLSD:=$top_builddir/src/ucspi-tlsd}"
+# non-recursive automake builds it at the top of the build tree
+if [ -z "${UCSPI_TLSD:-}" ]; then
+	UCSPI_TLSD=$top_builddir/ucspi-tlsd
+	[ -x "$UCSPI_TLSD" ] || UCSPI_TLSD=$top_builddir/src/ucspi-tlsd
+fi
 : "${MAILFRONT:=/usr/sbin/mailfront}"
 : "${PYTHON:=python3}"
 # shellcheck disable=SC2034 # used by the scripts that source this file
 CLIENTS=$IT_DIR/clients SERVICES=$top_srcdir/xinetd.d
-export PYTHON
+export PYTHON PYTHONDONTWRITEBYTECODE=1
 
 skip() { echo "SKIP: $*"; exit 77; }
 hard_error() { echo "ERROR: $*" >&2; exit 99; }
@@ -183,12 +198,14 @@ start_xinetd() {
 	fi
 }
 
-# true once xinetd ($XINETD_PID) has a listening socket on 127.0.0.1:$XINETD_PORT
-# (checked with ss: no probe connection, which would start a session)
-xinetd_listening() {
-	kill -0 "$XINETD_PID" 2>/dev/null || return 2
-	ss -Hltnp "sport = :$XINETD_PORT" 2>/dev/null | grep -q "pid=$XINETD_PID,"
+# listening PID PORT: true once process PID has a listening TCP socket on
+# PORT, 2 when PID is gone.  Checked with ss, not with a probe connection
+# (which would start a session).
+listening() {
+	kill -0 "$1" 2>/dev/null || return 2
+	ss -Hltnp "sport = :$2" 2>/dev/null | grep -q "pid=$1,"
 }
+xinetd_listening() { listening "$XINETD_PID" "$XINETD_PORT"; }
 
 # start_xinetd_any SERVICEFILE [EXTRA_SERVER_ARGS...]: start_xinetd on a free
 # port (tries a few, in case another process takes the port in between).
@@ -200,8 +217,21 @@ start_xinetd_any() {
 	return 1
 }
 
+# stop_xinetd: stop xinetd, and first any session still running under it
+# (xinetd leaves its servers alone): the server processes (children of
+# xinetd) and their children, by pid, with a note, since a session that
+# outlives its test means something hung.
 stop_xinetd() {
 	[ -n "${XINETD_PID:-}" ] || return 0
+	local s left=''
+	for s in $(pgrep -P "$XINETD_PID"); do
+		left="$left $s $(pgrep -P "$s" | tr '\n' ' ')"
+	done
+	if [ -n "${left// /}" ]; then
+		echo "# sessions still running at stop, killed:$left" >&2
+		# shellcheck disable=SC2086 # a list of pids
+		kill $left 2>/dev/null
+	fi
 	kill "$XINETD_PID" 2>/dev/null
 	wait "$XINETD_PID" 2>/dev/null
 	XINETD_PID=

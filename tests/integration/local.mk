@@ -1,1 +1,31 @@
-# Integration tests: real xinetd, real clients, mailfront
+# Integration tests: real xinetd, real clients (gnutls-cli, openssl s_client,
+# swaks, Python), Debian's mailfront as the UCSPI-TLS application.
+TESTS += \
+	tests/integration/mailfront-plain.sh \
+	tests/integration/clients-selftest.sh \
+	tests/integration/run-matrix.sh \
+	tests/integration/behaviour.sh \
+	tests/integration/fd2-syslog.sh
+AM_TESTS_ENVIRONMENT = top_builddir='$(abs_top_builddir)'; export top_builddir;
+EXTRA_DIST += \
+	tests/integration/README \
+	tests/integration/lib.sh \
+	tests/integration/mailfront-plain.sh \
+	tests/integration/clients-selftest.sh \
+	tests/integration/run-matrix.sh \
+	tests/integration/behaviour.sh \
+	tests/integration/behaviour.py \
+	tests/integration/fd2-syslog.sh \
+	tests/integration/syslog-catcher.py \
+	tests/integration/notls-stub.sh \
+	tests/integration/fake-ucspi-tlsd.py \
+	tests/integration/fakeapps/immediate.sh \
+	tests/integration/fakeapps/killself.sh \
+	tests/integration/fakeapps/ucspitls.py \
+	tests/integration/clients/smtpchat.py \
+	tests/integration/clients/gnutls-cli.py \
+	tests/integration/clients/openssl.py \
+	tests/integration/clients/swaks.py \
+	tests/integration/clients/python-smtplib.py \
+	tests/integration/clients/coalesce.py \
+	tests/integration/clients/eager-starttls.py

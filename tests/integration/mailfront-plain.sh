@@ -8,7 +8,7 @@
 # application exited 0.  Needs no ucspi-tlsd binary.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=tests/integration/lib.sh
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 . "$HERE/lib.sh"
 it_init
 need_cmd swaks

@@ -2,7 +2,11 @@
 # Client x key x TLS version matrix through the real xinetd:
 #   delayed   (xinetd.d/smtp,  -n, STARTTLS): gnutls-cli openssl swaks python-smtplib
 #   immediate (xinetd.d/smtps, port 465 style): gnutls-cli openssl
-# x keys {rsa, ecdsa, ed25519} x versions {1.2, 1.3}.  Per case: the client
+# x keys {rsa, ecdsa, ed25519} x versions {1.2, 1.3}; plus the extra
+# drivers in MATRIX_EXTRAS (default "coalesce eager-starttls"; set it empty
+# for the plain matrix): coalesce.py, both modes, TLS 1.3 only (first data
+# in the segment of the client Finished), and eager-starttls.py, delayed
+# mode (STARTTLS and ClientHello in one segment).  Per case: the client
 # saw 250 after DATA, negotiated the forced version and an AES-GCM suite;
 # mailfront's echo backend logged the token; ucspi-tlsd logged one "done"
 # line with status=0, the mode, proto= the version and cipher= the suite the
@@ -10,11 +14,12 @@
 #
 # Narrow it down with MATRIX_MODES, MATRIX_CLIENTS, MATRIX_KEYS,
 # MATRIX_VERSIONS (space-separated).  UCSPI_TLSD_ARGS: extra ucspi-tlsd
-# options (default: -J <empty dir>).  Exit: 0 all passed, 1 a case failed,
-# 77 skipped (no binary, not root, no xinetd), 99 harness error.
+# options (default: -J <an empty scratch dir>; set it empty for none).
+# Exit: 0 all passed, 1 a case failed, 77 skipped (no binary, not root, no
+# xinetd), 99 harness error.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=tests/integration/lib.sh
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 . "$HERE/lib.sh"
 it_init
 [ -x "$UCSPI_TLSD" ] || skip "no ucspi-tlsd binary at $UCSPI_TLSD (build it first)"
@@ -22,10 +27,13 @@ it_init
 need_cmd openssl
 make_fixtures "$WORK/fx" || hard_error "cannot make certificates"
 mkdir -m 755 "$WORK/empty"
-read -r -a tlsd_args <<<"${UCSPI_TLSD_ARGS:--J $WORK/empty}"
+echo "# ucspi-tlsd: $UCSPI_TLSD"
+read -r -a tlsd_args <<<"${UCSPI_TLSD_ARGS--J $WORK/empty}"
 
 passed=0 failed=0 skipped=0
-declare -A client_cmd=([gnutls-cli]=gnutls-cli [openssl]=openssl [swaks]=swaks [python-smtplib]="$PYTHON")
+declare -A client_cmd=([gnutls-cli]=gnutls-cli [openssl]=openssl [swaks]=swaks
+	[python-smtplib]="$PYTHON" [coalesce]="$PYTHON" [eager-starttls]="$PYTHON")
+extras=${MATRIX_EXTRAS-coalesce eager-starttls}
 
 # run_case MODE CLIENT KEY VERSION: one session against the running xinetd
 run_case() {
@@ -86,9 +94,11 @@ for mode in ${MATRIX_MODES:-delayed immediate}; do
 	for key in ${MATRIX_KEYS:-rsa ecdsa ed25519}; do
 		TEST_CERT=$WORK/fx/$key.crt TEST_KEY=$WORK/fx/$key.key
 		start_xinetd_any "$SERVICES/$svc" "${tlsd_args[@]}" || hard_error "xinetd did not start"
-		for client in ${MATRIX_CLIENTS:-$clients}; do
-			case " $clients " in *" $client "*) ;; *) continue ;; esac
+		for client in ${MATRIX_CLIENTS:-$clients $extras}; do
+			case " $clients $extras " in *" $client "*) ;; *) continue ;; esac
+			[ "$client" = eager-starttls ] && [ "$mode" != delayed ] && continue
 			for ver in ${MATRIX_VERSIONS:-1.2 1.3}; do
+				[ "$client" = coalesce ] && [ "$ver" != 1.3 ] && continue
 				run_case "$mode" "$client" "$key" "$ver"
 			done
 		done

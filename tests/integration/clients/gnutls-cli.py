@@ -5,6 +5,7 @@ immediate: plain gnutls-cli.  Version forced with the priority string."""
 import os
 import sys
 
+sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import smtpchat  # noqa: E402
 

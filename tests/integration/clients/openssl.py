@@ -6,6 +6,7 @@ line starting with R (RCPT TO) would renegotiate."""
 import os
 import sys
 
+sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import smtpchat  # noqa: E402
 

@@ -23,6 +23,8 @@ import os
 import re
 import select
 import secrets
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -124,62 +126,72 @@ def result_line(proto, cipher, data, token):
 # ---- talking SMTP through a command-line TLS client ----------------------
 
 class Chat:
-    """Runs a TLS client (gnutls-cli, openssl s_client) with its stdin and
-    stdout (stderr merged) on pipes, and talks SMTP through it."""
+    """Runs a TLS client (gnutls-cli, openssl s_client) with its stdin, stdout
+    and stderr on pipes, and talks SMTP through it.  SMTP replies are taken
+    from stdout only (that is where the client writes what the server sent);
+    stderr is logged ("E: ") and searched by wait_for, never parsed as SMTP:
+    openssl s_client, for one, echoes the last plaintext EHLO line there
+    after the handshake."""
 
     REPLY = re.compile(rb"^(\d{3})([ -])(.*)$")
 
     def __init__(self, argv):
         self.transcript = []
-        self.buf = b""
-        self.lines = []
-        self.eof = False
+        self.lines = []          # (stream, line) in arrival order
         self.log("# " + " ".join(argv))
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.PIPE)
+        self.open = {self.proc.stdout.fileno(): ["out", b""],
+                     self.proc.stderr.fileno(): ["err", b""]}
 
     def log(self, s):
         self.transcript.append(s)
         print(s, flush=True)
 
     def _fill(self, deadline):
-        """Read more output; False on EOF or timeout."""
-        if self.eof:
+        """Read more output; False when both streams are at EOF or on timeout."""
+        if not self.open:
             return False
         left = deadline - time.monotonic()
         if left <= 0:
             return False
-        r, _, _ = select.select([self.proc.stdout], [], [], left)
+        r, _, _ = select.select(list(self.open), [], [], left)
         if not r:
             return False
-        chunk = os.read(self.proc.stdout.fileno(), 65536)
-        if not chunk:
-            self.eof = True
-            if self.buf:
-                self.lines.append(self.buf)
-                self.buf = b""
-            return True
-        self.buf += chunk
-        while b"\n" in self.buf:
-            line, self.buf = self.buf.split(b"\n", 1)
-            self.lines.append(line.rstrip(b"\r"))
+        for fd in r:
+            name, buf = self.open[fd]
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                if buf:
+                    self.lines.append((name, buf))
+                del self.open[fd]
+                continue
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                self.lines.append((name, line.rstrip(b"\r")))
+            self.open[fd][1] = buf
         return True
 
     def readline(self, deadline):
+        """Next (stream, line), or (None, None) on EOF/timeout."""
         while not self.lines:
             if not self._fill(deadline):
-                return None
-        line = self.lines.pop(0)
+                return None, None
+        name, line = self.lines.pop(0)
         text = line.decode("utf-8", "replace")
-        self.log("S: " + text if self.REPLY.match(line) else "   " + text)
-        return line
+        if name == "err":
+            self.log("E: " + text)
+        else:
+            self.log(("S: " if self.REPLY.match(line) else "   ") + text)
+        return name, line
 
     def wait_for(self, pattern, timeout=TIMEOUT):
-        """Read lines until one matches pattern (bytes regex); return the match."""
+        """Read lines (either stream) until one matches pattern (bytes regex)."""
         deadline = time.monotonic() + timeout
         rx = re.compile(pattern)
         while True:
-            line = self.readline(deadline)
+            name, line = self.readline(deadline)
             if line is None:
                 return None
             m = rx.search(line)
@@ -187,14 +199,15 @@ class Chat:
                 return m
 
     def reply(self, timeout=TIMEOUT):
-        """Read up to the last line of an SMTP reply; return its code (str) or None."""
+        """Read up to the last line of an SMTP reply on stdout; return its
+        code (str) or None."""
         deadline = time.monotonic() + timeout
         while True:
-            line = self.readline(deadline)
+            name, line = self.readline(deadline)
             if line is None:
                 return None
             m = self.REPLY.match(line)
-            if m and m.group(2) == b" ":
+            if name == "out" and m and m.group(2) == b" ":
                 return m.group(1).decode()
 
     def send(self, text):
@@ -216,9 +229,8 @@ class Chat:
         except BrokenPipeError:
             pass
         deadline = time.monotonic() + timeout
-        while self._fill(deadline):
-            while self.lines:
-                self.readline(deadline)
+        while self.readline(deadline)[1] is not None:
+            pass
         try:
             rc = self.proc.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
@@ -246,3 +258,113 @@ def smtp_session(chat, token, greeting_first):
     code = chat.reply()
     chat.command("QUIT")
     return code
+
+
+class BioSession:
+    """SMTP over a plain socket and python ssl on memory BIOs, so that a
+    driver decides exactly which bytes leave together (coalesce.py,
+    eager-starttls.py).  Replies are printed as they come ("S: ")."""
+
+    def __init__(self, port, cafile, version):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.buf = b""           # plaintext bytes read but not used
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(cafile=cafile)
+        v = ssl.TLSVersion.TLSv1_2 if version == "1.2" else ssl.TLSVersion.TLSv1_3
+        ctx.minimum_version = ctx.maximum_version = v
+        self.inb, self.outb = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = ctx.wrap_bio(self.inb, self.outb, server_hostname=SERVER_NAME)
+
+    def _reply(self, more):
+        """Parse one reply out of self.buf, calling more() for bytes."""
+        while True:
+            while b"\n" in self.buf:
+                line, self.buf = self.buf.split(b"\n", 1)
+                print("S: " + line.rstrip(b"\r").decode(errors="replace"), flush=True)
+                if len(line) >= 4 and line[3:4] == b" ":
+                    return line[:3].decode()
+            data = more()
+            if not data:
+                return None
+            self.buf += data
+
+    def plain_reply(self):
+        return self._reply(lambda: self.sock.recv(65536))
+
+    def plain_cmd(self, line):
+        print("C: " + line, flush=True)
+        self.sock.sendall(line.encode() + b"\r\n")
+        return self.plain_reply()
+
+    def _flush(self):
+        out = self.outb.read()
+        if out:
+            self.sock.sendall(out)
+
+    def handshake_start(self):
+        """Put the ClientHello in the output BIO (not sent yet)."""
+        try:
+            self.tls.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+
+    def handshake_finish(self, flush_last=True):
+        """Complete the handshake; plaintext bytes already read (self.buf)
+        go to TLS first.  With flush_last=False the client's last flight
+        stays in the output BIO, for the caller to send with data."""
+        self.inb.write(self.buf)
+        self.buf = b""
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._flush()
+                data = self.sock.recv(65536)
+                if not data:
+                    raise ConnectionError("EOF during the handshake")
+                self.inb.write(data)
+        if flush_last:
+            self._flush()
+        return self.tls.version(), iana_from_openssl(self.tls.cipher()[0])
+
+    def _tls_more(self):
+        while True:
+            try:
+                return self.tls.read(65536)
+            except ssl.SSLWantReadError:
+                pass
+            self._flush()
+            data = self.sock.recv(65536)
+            if not data:
+                return b""
+            self.inb.write(data)
+
+    def tls_reply(self):
+        return self._reply(self._tls_more)
+
+    def tls_send(self, text, show=True):
+        if show:
+            for line in text.split("\r\n")[:-1]:
+                print("C: " + line, flush=True)
+        self.tls.write(text.encode())
+        self._flush()
+
+    def tls_cmd(self, line):
+        self.tls_send(line + "\r\n")
+        return self.tls_reply()
+
+    def tls_transaction(self, token, greeting):
+        """(220,) EHLO already sent by the caller; its reply, MAIL, RCPT,
+        DATA, message, QUIT.  Returns the code after the message."""
+        if greeting and self.tls_reply() != "220":
+            return None
+        if self.tls_reply() != "250" \
+                or self.tls_cmd("MAIL FROM:<%s>" % MAIL_FROM) != "250" \
+                or self.tls_cmd("RCPT TO:<%s>" % RCPT_TO) != "250" \
+                or self.tls_cmd("DATA") != "354":
+            return None
+        self.tls_send(message(token) + ".\r\n")
+        code = self.tls_reply()
+        self.tls_cmd("QUIT")
+        return code
