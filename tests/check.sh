@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 . tests/deps.sh
 install_packages
-[ -x configure ] || autoreconf -fi >/dev/null
+[ -x configure ] || autoreconf -fi >/dev/null 2>&1
 top=$(pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 

@@ -4,14 +4,16 @@
 # the real xinetd (foreground, a free loopback port) with Debian's mailfront
 # as the UCSPI-TLS application, send one message through STARTTLS with
 # swaks, and print the client's transcript and ucspi-tlsd's log line.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
 . tests/deps.sh
 install_packages
-[ -x configure ] || autoreconf -fi >/dev/null
+[ -x configure ] || autoreconf -fi >/dev/null 2>&1
 mkdir -p _build
-(cd _build && { [ -f Makefile ] || "$top/configure" -q; } && make -s -j"$(nproc)")
+echo "== building ucspi-tlsd in _build/"
+(cd _build && { [ -f Makefile ] || "$top/configure" -q; } && make -s -j"$(nproc)" >/dev/null)
 
 export UCSPI_TLSD=$top/_build/ucspi-tlsd top_builddir=$top/_build
 set +u
