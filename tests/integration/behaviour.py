@@ -66,29 +66,6 @@ W = Work()
 
 # ---------------------------------------------------------------- fixtures
 
-REQ_CNF = """[req]
-distinguished_name = dn
-x509_extensions = ext
-prompt = no
-[dn]
-CN = mail.test
-[ext]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:mail.test
-subjectKeyIdentifier = hash
-"""
-
-EXPIRED_TMPL = """cn = mail.test
-dns_name = mail.test
-activation_date = "2020-01-01 00:00:00 UTC"
-expiration_date = "2020-12-31 00:00:00 UTC"
-tls_www_server
-signing_key
-"""
-
-
 def run_tool(*cmd):
     p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        timeout=120)
@@ -98,32 +75,9 @@ def run_tool(*cmd):
 
 
 def make_fixtures(d):
-    """ECDSA P-256 (default), RSA 2048 and Ed25519 self-signed certificates
-    for mail.test; an expired one; an encrypted key with its certificate; a
-    key that matches nothing; a file that is not a certificate."""
-    cnf = os.path.join(d, 'req.cnf')
-    with open(cnf, 'w') as f:
-        f.write(REQ_CNF)
-    kinds = {'ecdsa': ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'],
-             'rsa': ['-newkey', 'rsa:2048'],
-             'ed25519': ['-newkey', 'ed25519']}
-    for kind, newkey in kinds.items():
-        run_tool('openssl', 'req', '-x509', '-config', cnf, *newkey, '-nodes', '-days', '7',
-                 '-keyout', os.path.join(d, kind + '.key'), '-out', os.path.join(d, kind + '.crt'))
-    ec = ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']
-    run_tool('openssl', 'genpkey', *ec, '-out', os.path.join(d, 'other.key'))
-    run_tool('openssl', 'genpkey', *ec, '-aes256', '-pass', 'pass:x', '-out', os.path.join(d, 'enc.key'))
-    run_tool('openssl', 'req', '-x509', '-config', cnf, '-key', os.path.join(d, 'enc.key'), '-passin', 'pass:x',
-             '-days', '7', '-out', os.path.join(d, 'enc.crt'))
-    run_tool('openssl', 'genpkey', *ec, '-out', os.path.join(d, 'expired.key'))
-    tmpl = os.path.join(d, 'expired.tmpl')
-    with open(tmpl, 'w') as f:
-        f.write(EXPIRED_TMPL)
-    run_tool('certtool', '--generate-self-signed', '--load-privkey', os.path.join(d, 'expired.key'),
-             '--template', tmpl, '--outfile', os.path.join(d, 'expired.crt'))
-    with open(os.path.join(d, 'garbage.crt'), 'w') as f:
-        f.write('this is not a certificate\n')
-    os.mkdir(os.path.join(d, 'directory.crt'))
+    """The certificates and keys of make-fixtures.sh (ECDSA P-256 by
+    default, RSA 2048, Ed25519, expired, encrypted, mismatched, garbage)."""
+    run_tool('sh', os.path.join(HERE, 'make-fixtures.sh'), d)
     # OpenSSL cipher names -> IANA names, from openssl itself
     for line in run_tool('openssl', 'ciphers', '-stdname', 'ALL:@SECLEVEL=0').splitlines():
         parts = line.split()

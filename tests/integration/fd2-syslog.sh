@@ -19,7 +19,6 @@ fi
 . "$HERE/lib.sh"
 it_init
 [ -x "$UCSPI_TLSD" ] || skip "no ucspi-tlsd binary at $UCSPI_TLSD"
-need_cmd certtool
 
 # a /dev of our own, with the real null, zero and random devices
 mkdir -p "$WORK/dev"
@@ -41,18 +40,8 @@ trap undo_dev EXIT
 poll 10 grep -q ready "$WORK/catcher.out" || hard_error "syslog catcher did not start"
 
 # an expired certificate: served, with a warning in the log
-certtool --generate-privkey --key-type ecdsa --outfile "$WORK/old.key" 2>/dev/null
-cat >"$WORK/old.tmpl" <<'T'
-cn = mail.test
-dns_name = mail.test
-activation_date = "2020-01-01 00:00:00"
-expiration_date = "2020-06-01 00:00:00"
-tls_www_server
-signing_key
-T
-certtool --generate-self-signed --load-privkey "$WORK/old.key" --template "$WORK/old.tmpl" \
-	--outfile "$WORK/old.crt" 2>/dev/null || hard_error "certtool"
-TEST_CERT=$WORK/old.crt TEST_KEY=$WORK/old.key
+make_fixtures "$WORK/fx" || hard_error "cannot make certificates"
+TEST_CERT=$WORK/fx/expired.crt TEST_KEY=$WORK/fx/expired.key
 mkdir -m 755 "$WORK/empty"
 
 # start_raw SERVICEFILE: the service as shipped, ucspi-tlsd itself as the

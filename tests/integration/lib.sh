@@ -92,39 +92,9 @@ s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
 }
 
-# make_fixtures DIR: self-signed certificates for mail.test (CN and SAN),
-# made fresh for every run (no key is ever committed):
-# DIR/{rsa,ecdsa,ed25519}.{crt,key}, RSA 2048, ECDSA P-256, Ed25519.
+# make_fixtures DIR: the test certificates and keys (see make-fixtures.sh)
 make_fixtures() {
-	local dir=$1 kind
-	mkdir -p "$dir" || return 1
-	cat >"$dir/req.cnf" <<-'EOF'
-	[req]
-	distinguished_name = dn
-	x509_extensions = ext
-	prompt = no
-	[dn]
-	CN = mail.test
-	[ext]
-	basicConstraints = critical,CA:FALSE
-	keyUsage = critical,digitalSignature
-	extendedKeyUsage = serverAuth
-	subjectAltName = DNS:mail.test
-	subjectKeyIdentifier = hash
-	EOF
-	for kind in rsa ecdsa ed25519; do
-		local newkey
-		case $kind in
-		rsa) newkey=(-newkey rsa:2048) ;;
-		ecdsa) newkey=(-newkey ec -pkeyopt ec_paramgen_curve:P-256) ;;
-		ed25519) newkey=(-newkey ed25519) ;;
-		esac
-		openssl req -x509 -config "$dir/req.cnf" "${newkey[@]}" -nodes -days 7 \
-			-keyout "$dir/$kind.key" -out "$dir/$kind.crt" 2>"$dir/$kind.err" || {
-			cat "$dir/$kind.err" >&2
-			return 1
-		}
-	done
+	sh "$IT_DIR/make-fixtures.sh" "$1"
 }
 
 # sed replacement text: escape \ & and the delimiter |

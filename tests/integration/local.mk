@@ -10,6 +10,7 @@ AM_TESTS_ENVIRONMENT = top_builddir='$(abs_top_builddir)'; export top_builddir;
 EXTRA_DIST += \
 	tests/integration/README \
 	tests/integration/lib.sh \
+	tests/integration/make-fixtures.sh \
 	tests/integration/mailfront-plain.sh \
 	tests/integration/clients-selftest.sh \
 	tests/integration/run-matrix.sh \

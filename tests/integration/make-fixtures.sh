@@ -1,0 +1,51 @@
+#!/bin/sh
+# make-fixtures.sh DIR: the test certificates and keys, made fresh for every
+# run (no key is ever committed).  All for mail.test (CN and SAN):
+#   {rsa,ecdsa,ed25519}.{crt,key}  RSA 2048, ECDSA P-256, Ed25519, self-signed
+#   expired.{crt,key}              ECDSA, valid only in 2020
+#   enc.{crt,key}                  ECDSA, key encrypted with passphrase "x"
+#   other.key                      ECDSA, matches no certificate
+#   garbage.crt                    not a certificate;  directory.crt  a directory
+set -eu
+dir=$1
+mkdir -p "$dir"
+cd "$dir"
+cat >req.cnf <<'CNF'
+[req]
+distinguished_name = dn
+x509_extensions = ext
+prompt = no
+[dn]
+CN = mail.test
+[ext]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:mail.test
+subjectKeyIdentifier = hash
+CNF
+selfsigned() { # NAME OPENSSL-NEWKEY-ARGS...
+	name=$1
+	shift
+	openssl req -x509 -config req.cnf "$@" -nodes -days 7 -keyout "$name.key" -out "$name.crt" 2>"$name.err" ||
+		{ cat "$name.err" >&2; exit 1; }
+}
+selfsigned rsa -newkey rsa:2048
+selfsigned ecdsa -newkey ec -pkeyopt ec_paramgen_curve:P-256
+selfsigned ed25519 -newkey ed25519
+ec="-algorithm EC -pkeyopt ec_paramgen_curve:P-256"
+openssl genpkey $ec -out other.key 2>/dev/null
+openssl genpkey $ec -aes256 -pass pass:x -out enc.key 2>/dev/null
+openssl req -x509 -config req.cnf -key enc.key -passin pass:x -days 7 -out enc.crt 2>/dev/null
+openssl genpkey $ec -out expired.key 2>/dev/null
+cat >expired.tmpl <<'TMPL'
+cn = mail.test
+dns_name = mail.test
+activation_date = "2020-01-01 00:00:00 UTC"
+expiration_date = "2020-12-31 00:00:00 UTC"
+tls_www_server
+signing_key
+TMPL
+certtool --generate-self-signed --load-privkey expired.key --template expired.tmpl --outfile expired.crt 2>/dev/null
+echo 'this is not a certificate' >garbage.crt
+mkdir -p directory.crt
