@@ -1,6 +1,6 @@
 #!/bin/sh
-# Build ucspi-tlsd and run the whole test suite, twice: a normal build and a
-# sanitizer build (AddressSanitizer and UndefinedBehaviorSanitizer).  Both
+# Build ucspi-tlsd and run the whole test suite, twice: a normal build (and
+# make distcheck) and a sanitizer build (AddressSanitizer and UndefinedBehaviorSanitizer).  Both
 # build out of tree, under _build/ and _build-san/.  This is what CI runs.
 set -eu
 cd "$(dirname "$0")/.."
@@ -23,5 +23,8 @@ build_and_check() {
 
 echo "== normal build"
 build_and_check _build
+echo "== make distcheck (the tarball builds, installs and passes its tests)"
+(cd _build && make -s distcheck >distcheck.log 2>&1) || { tail -50 _build/distcheck.log; exit 1; }
+grep -A2 'archives ready' _build/distcheck.log
 echo "== sanitizer build (ASan, UBSan)"
 build_and_check _build-san --enable-sanitizers
