@@ -19,6 +19,9 @@
 #include "signreq.h"
 
 #define KEYFILE_MAX (1 << 20)
+/* Log lines taken from the engine per connection: a compromised engine must
+ * not flood the log. */
+#define ENGINE_LOG_LINES 32
 
 /* Read a whole small file into buf (to be wiped by the caller). */
 static const char *read_file(const char *file, unsigned char *buf, size_t max, size_t *len)
@@ -89,6 +92,7 @@ struct keeper {
 	struct conn *c;
 	gnutls_privkey_t key; /* NULL once wiped */
 	unsigned budget;      /* signatures left; refused requests count too */
+	unsigned log_lines;   /* engine log lines taken so far */
 	char summary[KMSG_MAXTEXT + 1];
 	const char *failure;  /* why the parent ended the session */
 };
@@ -187,8 +191,11 @@ static void serve(struct keeper *k)
 			k->budget = 0;
 			break;
 		case KMSG_LOG:
+			if (++k->log_lines > ENGINE_LOG_LINES)
+				break;
 			text_of(&req, text);
-			log_line((enum log_level)req.h.key, text);
+			log_line((enum log_level)req.h.key, k->log_lines < ENGINE_LOG_LINES ? text
+			         : "more lines from the engine dropped");
 			break;
 		case KMSG_SUMMARY:
 			text_of(&req, k->summary);

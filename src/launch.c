@@ -42,6 +42,25 @@ static size_t read_start_block(int fd, char *buf, size_t max)
 	return len;
 }
 
+/* SSL_* variables come from the engine only: some servers grant relaying on
+ * the mere presence of SSL_CLIENT_S_DN, so none may be inherited. */
+static void drop_inherited_ssl_vars(void)
+{
+	char name[ENVBLOCK_NAME_MAX + 1];
+
+	for (char **e = environ; *e;) {
+		const char *eq = strchr(*e, '=');
+		size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
+		if (strncmp(*e, "SSL_", 4) != 0 || n > ENVBLOCK_NAME_MAX) {
+			e++;
+			continue;
+		}
+		memcpy(name, *e, n);
+		name[n] = '\0';
+		unsetenv(name); /* shifts environ down: look at *e again */
+	}
+}
+
 static void set_ssl_var(const char *name, const char *value, void *arg)
 {
 	(void)arg;
@@ -103,6 +122,7 @@ void launch_main(struct conn *c)
 	fds_close_except(keep, c->cfg->delayed ? 6 : 3);
 	drop_privileges(c);
 	len = read_start_block(ch->start[0], block, sizeof block);
+	drop_inherited_ssl_vars();
 	if (len == 0 || envblock_parse(block, len, set_ssl_var, NULL) < 0)
 		_exit(EXIT_TEMP); /* the engine or the parent has said why */
 	set_environment(c);

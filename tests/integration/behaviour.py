@@ -563,6 +563,16 @@ class Immediate(Base):
             self.assertNotIn(k, app, 'left alone when PROTO is set')
         self.assertEqual(app.get('SSL_PROTOCOL'), 'TLSv1.3')
 
+    def test_02_inherited_ssl_variables_removed(self):
+        """2b: SSL_* variables in ucspi-tlsd's own environment never reach
+        the application (some servers grant relaying on SSL_CLIENT_S_DN)."""
+        env = self.env(SSL_CLIENT_S_DN='CN=forged', SSL_CLIENT_VERIFY='SUCCESS', SSL_PROTOCOL='forged')
+        self.run_immediate(client_context(), 'mail.test', env)
+        app = self.app_env()
+        self.assertNotIn('SSL_CLIENT_S_DN', app)
+        self.assertNotIn('SSL_CLIENT_VERIFY', app)
+        self.assertEqual(app.get('SSL_PROTOCOL'), 'TLSv1.3')
+
 
 def _keytype_test(cert, maximum):
     def test(self):
