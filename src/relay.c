@@ -55,7 +55,7 @@ void relay_init(struct relay *r, int net_in, int net_out, int to_app, int from_a
 	r->down.off = r->down.len = 0;
 	r->up.off = r->up.len = 0;
 	r->send_pending = 0;
-	r->net_eof = r->net_shut = r->holding = false;
+	r->net_eof = r->net_shut = r->holding = r->peer_eof = false;
 	r->last_byte = '\n';
 	r->held_len = r->held_off = 0;
 	r->bytes_in = r->bytes_out = 0;
@@ -77,20 +77,30 @@ static void close_fd(int *fd)
 
 /* ---- GnuTLS transport: read/write so that pipes work too (C06) ---- */
 
-/* GnuTLS reads errno after a failed pull or push. */
+/* GnuTLS reads errno after a failed pull or push.  Once TLS is up, a bare
+ * EOF (a client that half-closes without close_notify) is kept from GnuTLS,
+ * which would invalidate the session and refuse to send the application's
+ * last reply: the relay sees it as peer_eof instead. */
 static ssize_t transport_pull(gnutls_transport_ptr_t p, void *data, size_t n)
 {
 	struct relay *r = p;
+	ssize_t k;
 
 	if (r->held_off < r->held_len) {
-		size_t k = r->held_len - r->held_off;
-		if (k > n)
-			k = n;
-		memcpy(data, r->held + r->held_off, k);
-		r->held_off += k;
-		return (ssize_t)k;
+		k = (ssize_t)(r->held_len - r->held_off);
+		if ((size_t)k > n)
+			k = (ssize_t)n;
+		memcpy(data, r->held + r->held_off, (size_t)k);
+		r->held_off += (size_t)k;
+		return k;
 	}
-	return read(r->net_in, data, n);
+	k = read(r->net_in, data, n);
+	if (k == 0 && r->tls) {
+		r->peer_eof = true;
+		errno = EAGAIN;
+		return -1;
+	}
+	return k;
 }
 
 static ssize_t transport_push(gnutls_transport_ptr_t p, const giovec_t *iov, int n)
@@ -147,7 +157,7 @@ static ssize_t net_read(struct relay *r, unsigned char *p, size_t n)
 	switch (k) {
 	case GNUTLS_E_AGAIN:
 	case GNUTLS_E_INTERRUPTED:
-		return IO_AGAIN;
+		return r->peer_eof ? 0 : IO_AGAIN;
 	case GNUTLS_E_PREMATURE_TERMINATION: /* EOF without close_notify */
 		return 0;
 	case GNUTLS_E_REHANDSHAKE: /* TLS 1.2 renegotiation: refused */

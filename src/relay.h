@@ -29,6 +29,7 @@ struct relay {
 	struct buf up;   /* application -> network */
 	size_t send_pending; /* a gnutls_record_send that returned AGAIN */
 	bool net_eof;        /* no more input from the network */
+	bool peer_eof;       /* TLS phase: the socket read EOF (maybe without close_notify) */
 	bool net_shut;       /* our write side to the network is closed */
 	unsigned char last_byte; /* plaintext phase: the last byte passed on */
 	bool holding;            /* plaintext phase: stopped at a TLS record */

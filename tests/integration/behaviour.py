@@ -563,6 +563,36 @@ class Immediate(Base):
             self.assertNotIn(k, app, 'left alone when PROTO is set')
         self.assertEqual(app.get('SSL_PROTOCOL'), 'TLSv1.3')
 
+    def half_close(self, maximum, close_notify):
+        """The client sends its last line, then closes its direction: with
+        or without close_notify, the reply still reaches it (SPEC 7)."""
+        ctx = client_context(maximum=maximum)
+        c = self.start(self.argv('-T', '5', app=self.app('immediate.sh')), self.env())
+        cl = BioClient(c.sock, ctx, server_hostname='mail.test')
+        cl.handshake()
+        line = b'QUIT\r\n'
+        cl.send(line)
+        if close_notify:
+            try:
+                cl.obj.unwrap()
+            except ssl.SSLWantReadError:
+                pass
+            cl._flush()
+        c.sock.shutdown(socket.SHUT_WR)
+        self.assertEqual(cl.read_to_eof(), b'echo:' + line)
+        c.close()
+        fields, log = self.finish(c, 7)
+        self.assertNotIn('reason', fields, log)
+
+    def test_02_half_close_without_close_notify_tls13(self):
+        self.half_close(ssl.TLSVersion.TLSv1_3, close_notify=False)
+
+    def test_02_half_close_without_close_notify_tls12(self):
+        self.half_close(ssl.TLSVersion.TLSv1_2, close_notify=False)
+
+    def test_02_half_close_with_close_notify_tls13(self):
+        self.half_close(ssl.TLSVersion.TLSv1_3, close_notify=True)
+
     def test_02_inherited_ssl_variables_removed(self):
         """2b: SSL_* variables in ucspi-tlsd's own environment never reach
         the application (some servers grant relaying on SSL_CLIENT_S_DN)."""
