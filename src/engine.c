@@ -374,6 +374,7 @@ void engine_main(struct conn *c)
 	relay_nonblock(ch->tls_out[0]);
 	relay_nonblock(ch->start[1]);
 	R.idle_timeout = c->cfg->idle_timeout;
+	R.hold_ms = c->cfg->handshake_timeout * 1000;
 	relay_set_transport(&R, s);
 	enter_jail();
 	wait_for_keeper();

@@ -119,23 +119,47 @@ void relay_set_transport(struct relay *r, gnutls_session_t s)
 
 /* ---- the network side: raw in the plaintext phase, records after ---- */
 
-/* Plaintext phase: a line that begins with a TLS handshake record (0x16)
- * is a client starting TLS before the application asked for it; keep those
- * bytes for the handshake and stop reading.  Returns how many to pass on. */
+/* Plaintext phase: a line that begins like a TLS handshake record (0x16,
+ * 0x03, a minor version up to 4) is a client starting TLS before the engine
+ * has seen the application's command byte (C02).  While the application may
+ * still ask for TLS (the control socket is open), keep those bytes for the
+ * handshake and stop reading.  Returns how many bytes to pass on. */
+static bool looks_like_record(const unsigned char *p, size_t n)
+{
+	return p[0] == 0x16 && (n < 2 || p[1] == 0x03) && (n < 3 || p[2] <= 0x04);
+}
+
 static size_t hold_tls_record(struct relay *r, const unsigned char *p, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; r->ctl >= 0 && i < n; i++) {
 		unsigned char prev = i ? p[i - 1] : r->last_byte;
-		if (p[i] == 0x16 && prev == '\n') {
+		if (prev == '\n' && looks_like_record(p + i, n - i)) {
 			memcpy(r->held, p + i, n - i);
 			r->held_len = n - i;
 			r->holding = true;
+			r->hold_until = now_ms() + r->hold_ms;
 			return i;
 		}
 	}
 	if (n)
 		r->last_byte = p[n - 1];
 	return n;
+}
+
+/* The held bytes were not a handshake after all (the application declined,
+ * or never asked within the handshake timeout, or the client closed): they
+ * are the application's.  They fit: they came out of the down buffer's free
+ * tail, which has not shrunk since. */
+static void release_held(struct relay *r)
+{
+	size_t n = r->held_len - r->held_off;
+
+	memcpy(r->down.data + r->down.off + r->down.len, r->held + r->held_off, n);
+	r->down.len += n;
+	r->bytes_in += n;
+	r->last_byte = r->held[r->held_len - 1];
+	r->held_len = r->held_off = 0;
+	r->holding = false;
 }
 
 static ssize_t net_read(struct relay *r, unsigned char *p, size_t n)
@@ -265,6 +289,8 @@ static int ctl_read(struct relay *r)
 		return (errno == EAGAIN || errno == EINTR) ? 0 : (close_fd(&r->ctl), 0);
 	if (k == 0) { /* declined: go on relaying plaintext */
 		close_fd(&r->ctl);
+		if (r->holding)
+			release_held(r);
 		return 0;
 	}
 	r->command = c;
@@ -347,6 +373,11 @@ enum relay_result relay_run(struct relay *r)
 		if (want_net_read(r)) {
 			i_net_in = nfd;
 			pf[nfd++] = (struct pollfd){ .fd = r->net_in, .events = POLLIN };
+		} else if (r->holding) { /* not reading, but a FIN or reset ends the hold */
+			i_net_in = nfd;
+			pf[nfd++] = (struct pollfd){ .fd = r->net_in, .events = POLLRDHUP };
+			int left = (int)(r->hold_until - now_ms());
+			timeout = left < 0 ? 0 : (timeout < 0 || left < timeout) ? left : timeout;
 		}
 		if (r->up.len || r->send_pending || bye_again) {
 			if (r->net_out == r->net_in && i_net_in >= 0) {
@@ -379,6 +410,10 @@ enum relay_result relay_run(struct relay *r)
 			r->reason = "poll failed";
 			return RELAY_ERROR;
 		}
+		if (n == 0 && r->holding && now_ms() >= r->hold_until) {
+			release_held(r);
+			continue;
+		}
 		if (n == 0) {
 			if (linger_until)
 				return RELAY_DONE;
@@ -405,7 +440,9 @@ enum relay_result relay_run(struct relay *r)
 			if (k > 0)
 				buf_consumed(&r->up, (size_t)k);
 		}
-		if (i_net_in >= 0 && (pf[i_net_in].revents & (POLLIN | POLLERR | POLLHUP)))
+		if (i_net_in >= 0 && r->holding && pf[i_net_in].revents)
+			release_held(r); /* the client closed or reset: it will not handshake */
+		else if (i_net_in >= 0 && (pf[i_net_in].revents & (POLLIN | POLLERR | POLLHUP)))
 			if (net_input(r) == RELAY_ERROR)
 				return RELAY_ERROR;
 	}

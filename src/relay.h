@@ -33,6 +33,8 @@ struct relay {
 	bool net_shut;       /* our write side to the network is closed */
 	unsigned char last_byte; /* plaintext phase: the last byte passed on */
 	bool holding;            /* plaintext phase: stopped at a TLS record */
+	long long hold_until;    /* ... until then at most (monotonic ms) */
+	unsigned hold_ms;        /* how long a hold may last: the handshake timeout */
 	unsigned char held[RELAY_HELDSIZE]; /* those bytes, for the handshake */
 	size_t held_len, held_off;
 

@@ -707,6 +707,40 @@ class Delayed(Base):
         self.assertEqual(fields['out'], str(len(b'220 ready\r\n') + sum(len(b'echo:' + x) for x in lines)), log)
         self.assertEqual(self.step(self.app_state(), 'end')['lines'], [x.decode() for x in lines])
 
+    def test_04_declined_line_starting_with_tls_byte(self):
+        """4b: a plaintext line that looks like a TLS record is held back
+        only while TLS may still start: once the application declined, it
+        is the application's like any other line."""
+        c, pl = self.start_delayed('decline')
+        self.assertEqual(pl.readline(), b'220 ready\r\n')
+        lines = [b'EHLO a\r\n', b'\x16\x03\x01 binary\r\n', b'QUIT\r\n']
+        for line in lines:
+            c.sock.sendall(line)
+            self.assertEqual(pl.readline(), b'echo:' + line)
+        c.close()
+        self.finish(c, 5)
+
+    def test_04_held_record_released_after_handshake_timeout(self):
+        """4c: a TLS-looking line with no command from the application is
+        handed to the application after -T seconds: never a hang."""
+        c, pl = self.start_delayed('starttls', extra=('-T', '1'))
+        self.assertEqual(pl.readline(), b'220 ready\r\n')
+        junk = b'\x16\x03\x01 not a hello\r\n'
+        c.sock.sendall(junk)
+        fields, log = self.finish(c, 91)  # the application: not STARTTLS
+        self.assertEqual(self.step(self.app_state(), 'plain_line')['line'], junk.decode('latin-1'))
+
+    def test_04_held_record_then_peer_eof_ends_promptly(self):
+        """4d: while bytes are held, the client's FIN still ends the
+        session (well before -T)."""
+        c, pl = self.start_delayed('starttls', extra=('-T', '60'))
+        self.assertEqual(pl.readline(), b'220 ready\r\n')
+        c.sock.sendall(b'\x16\x03\x01')
+        c.sock.shutdown(socket.SHUT_WR)
+        self.assertEqual(pl.read_to_eof(), b'')
+        c.close()
+        self.finish(c, 91, timeout=5)
+
     def test_05_bad_command(self):
         """5: 'x' on SSLCTLFD: the connection is closed, exit 111, logged."""
         c, pl = self.start_delayed('bad')
