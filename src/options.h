@@ -6,11 +6,14 @@
 
 /* TLS 1.3 and 1.2; ECDHE only (no RSA key exchange: the parent has no
  * decrypt operation); AEAD with AES-GCM first; X25519 first, the key share
- * most clients send, so that they get no HelloRetryRequest. */
+ * most clients send, so that they get no HelloRetryRequest; no SHA-1 or
+ * SHA-224 signatures, which GnuTLS would otherwise assume for a TLS 1.2
+ * client that sends no signature_algorithms, and the parent refuses. */
 #define DEFAULT_PRIORITY \
 	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:" \
 	"-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:" \
-	"-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1:%SERVER_PRECEDENCE"
+	"-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1:" \
+	"-SIGN-RSA-SHA1:-SIGN-ECDSA-SHA1:-SIGN-RSA-SHA224:-SIGN-ECDSA-SHA224:%SERVER_PRECEDENCE"
 #ifdef JAIL_DIR
 #define DEFAULT_JAIL_DIR JAIL_DIR
 #else

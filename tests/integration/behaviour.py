@@ -27,6 +27,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import ssl
 import subprocess
 import sys
@@ -823,6 +824,28 @@ class HandshakeFailure(Base):
                 break
             data += chunk
         return data
+
+    def no_sigalgs_hello(self, cert, suites):
+        """A TLS 1.2 ClientHello without signature_algorithms (RFC 5246
+        7.4.1.4.1: the server may then assume SHA-1): a clean handshake
+        failure with an alert, never a SHA-1 signing request to the parent."""
+        groups = b'\x00\x0a\x00\x04\x00\x02\x00\x17'   # secp256r1
+        exts = groups + b'\x00\x0b\x00\x02\x01\x00' + b'\x00\x17\x00\x00'
+        body = (b'\x03\x03' + os.urandom(32) + b'\x00' + struct.pack('>H', len(suites)) + suites +
+                b'\x01\x00' + struct.pack('>H', len(exts)) + exts)
+        hs = b'\x01' + struct.pack('>I', len(body))[1:] + body
+        c = self.start(self.argv(cert=cert, app=self.app('immediate.sh')))
+        c.sock.sendall(b'\x16\x03\x01' + struct.pack('>H', len(hs)) + hs)
+        got = self.read_all(c.sock)
+        self.assertTrue(got.startswith(b'\x15'), 'an alert goes back: %r' % got[:8])
+        fields, log = self.expect_failure(c)
+        self.assertNotIn('signing request', log)
+
+    def test_06_no_signature_algorithms_ecdsa(self):
+        self.no_sigalgs_hello('ecdsa', b'\xc0\x2b\xc0\x2c')
+
+    def test_06_no_signature_algorithms_rsa(self):
+        self.no_sigalgs_hello('rsa', b'\xc0\x2f\xc0\x30')
 
     def test_06_plaintext_instead_of_clienthello(self):
         """6: 'EHLO x' instead of a ClientHello (default -T): 111 at once,
