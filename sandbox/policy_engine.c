@@ -34,6 +34,7 @@ static const struct allow engine_allow[] = {
 	{ SCMP_SYS(gettimeofday),  "GnuTLS time (vDSO fallback)" },
 	{ SCMP_SYS(time),          "GnuTLS time (vDSO fallback)" },
 	{ SCMP_SYS(rt_sigreturn),  "return from a signal handler, should one run" },
+	{ SCMP_SYS(restart_syscall), "the kernel resumes an interrupted poll after SIGSTOP/SIGCONT" },
 	{ SCMP_SYS(exit_group),    "_exit" },
 	{ SCMP_SYS(exit),          "thread exit" },
 };

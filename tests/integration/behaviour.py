@@ -297,6 +297,24 @@ def parse_fields(text):
     return {k: v[1:-1] if v.startswith('"') else v for k, v in FIELD_RE.findall(text)}
 
 
+def children(pid):
+    with open('/proc/%d/task/%d/children' % (pid, pid)) as f:
+        return [int(x) for x in f.read().split()]
+
+
+def proc_uids(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('Uid:'):
+                return [int(x) for x in line.split()[1:]]
+    return []
+
+
+def proc_state(pid):
+    with open('/proc/%d/stat' % pid) as f:
+        return f.read().rsplit(')', 1)[1].split()[0]
+
+
 class Conn:
     """ucspi-tlsd on one side of a loopback connection, the test's socket on
     the other."""
@@ -593,6 +611,28 @@ class Immediate(Base):
 
     def test_02_half_close_with_close_notify_tls13(self):
         self.half_close(ssl.TLSVersion.TLSv1_3, close_notify=True)
+
+    def test_02_engine_stopped_and_continued(self):
+        """2c: SIGSTOP and SIGCONT to the engine (an administrator pausing
+        or tracing a session) restart its interrupted poll: allowed by the
+        seccomp policy, the session goes on."""
+        c = self.start(self.argv('-T', '5', app=self.app('immediate.sh')), self.env())
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test')
+        cl.handshake()
+        engine = [p for p in children(c.proc.pid) if proc_uids(p)[0] >= 0x70000000]
+        self.assertEqual(len(engine), 1, 'one engine child: %s' % children(c.proc.pid))
+        os.kill(engine[0], signal.SIGSTOP)
+        deadline = time.monotonic() + IO_TIMEOUT
+        while proc_state(engine[0]) != 'T' and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling the process state: no event to wait on
+        self.assertEqual(proc_state(engine[0]), 'T')
+        os.kill(engine[0], signal.SIGCONT)
+        line = b'still there\r\n'
+        cl.send(line)
+        self.assertEqual(cl.readline(), b'echo:' + line)
+        c.close()
+        fields, log = self.finish(c, 7)
+        self.assertNotIn('reason', fields, log)
 
     def test_02_inherited_ssl_variables_removed(self):
         """2b: SSL_* variables in ucspi-tlsd's own environment never reach
