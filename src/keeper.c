@@ -54,25 +54,49 @@ static int same_key_id(gnutls_x509_crt_t cert, gnutls_x509_privkey_t key)
 	return na == nb && memcmp(a, b, na) == 0;
 }
 
+/* Decode the PEM ourselves: GnuTLS's own PEM path (privkey_import2 with
+ * FMT_PEM) leaves a copy of an EC or Ed25519 secret in memory it never
+ * frees, where no wipe can reach it; the DER path does not. */
+static int pem_decode_key(const gnutls_datum_t *pem, gnutls_datum_t *der)
+{
+	static const char *const labels[] = { "PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY" };
+
+	for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++)
+		if (gnutls_pem_base64_decode2(labels[i], pem, der) == 0)
+			return 0;
+	return -1;
+}
+
+static void wipe_datum(gnutls_datum_t *d)
+{
+	if (d->data) {
+		explicit_bzero(d->data, d->size);
+		gnutls_free(d->data);
+	}
+	d->data = NULL;
+}
+
 const char *keeper_load_key(const char *file, gnutls_x509_crt_t cert, gnutls_privkey_t *out)
 {
 	static unsigned char buf[KEYFILE_MAX];
 	gnutls_x509_privkey_t xkey = NULL;
-	gnutls_datum_t d;
+	gnutls_datum_t pem, der = { NULL, 0 };
 	size_t len = 0;
 	const char *err = read_file(file, buf, sizeof buf - 1, &len);
 
 	if (err)
 		return err;
 	buf[len] = '\0';
-	d.data = buf;
-	d.size = (unsigned)len;
+	pem.data = buf;
+	pem.size = (unsigned)len;
 	if (strstr((char *)buf, "ENCRYPTED"))
 		err = "the key is encrypted; ucspi-tlsd reads no passphrase";
+	else if (pem_decode_key(&pem, &der) < 0)
+		err = "no PEM private key in it";
 	else if (gnutls_x509_privkey_init(&xkey) < 0)
 		err = "out of memory";
-	else if (gnutls_x509_privkey_import2(xkey, &d, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN) < 0)
-		err = "no PEM private key in it";
+	else if (gnutls_x509_privkey_import2(xkey, &der, GNUTLS_X509_FMT_DER, NULL, GNUTLS_PKCS_PLAIN) < 0)
+		err = "unreadable private key";
 	else if (!same_key_id(cert, xkey))
 		err = "the key does not match the certificate";
 	else if (gnutls_privkey_init(out) < 0 ||
@@ -82,6 +106,7 @@ const char *keeper_load_key(const char *file, gnutls_x509_crt_t cert, gnutls_pri
 		xkey = NULL; /* owned by *out now */
 	if (xkey)
 		gnutls_x509_privkey_deinit(xkey);
+	wipe_datum(&der);
 	explicit_bzero(buf, len);
 	return err;
 }
@@ -145,12 +170,13 @@ static int answer_sign(struct keeper *k, const struct kreq *req)
 		reply(k, KREP_REFUSED, NULL);
 		return -1;
 	}
+	/* budget spent: the key goes before the engine can go on */
+	if (k->budget == 0)
+		wipe_key(k);
 	reply(k, KREP_SIGNED, &sig);
 	log_debug("signed for the engine: %s", req->h.algo == GNUTLS_SIGN_RSA_RAW ? "RSA PKCS#1 v1.5"
 	          : gnutls_sign_get_name(req->h.algo));
 	gnutls_free(sig.data);
-	if (k->budget == 0)
-		wipe_key(k);
 	return 0;
 }
 
@@ -221,7 +247,9 @@ int keeper_run(struct conn *c, pid_t engine, pid_t app)
 {
 	struct keeper k = { .c = c, .budget = 1 };
 	int engine_status = 0, app_status = 0, code;
-	const char *err = keeper_load_key(c->cfg->keyfile, c->leaf, &k.key);
+	const char *err;
+
+	err = keeper_load_key(c->cfg->keyfile, c->leaf, &k.key);
 
 	if (err) {
 		log_error("key file %s: %s", c->cfg->keyfile, err);

@@ -297,6 +297,42 @@ def parse_fields(text):
     return {k: v[1:-1] if v.startswith('"') else v for k, v in FIELD_RE.findall(text)}
 
 
+def key_secrets(keyfile):
+    """The private key's secret bytes: the DER of the key file and the
+    first 32 bytes of each secret number, big- and little-endian."""
+    with open(keyfile, 'rb') as f:
+        pem = f.read()
+    import base64
+    der = base64.b64decode(b''.join(l for l in pem.splitlines() if not l.startswith(b'-----')))
+    text = run_tool('openssl', 'pkey', '-in', keyfile, '-text', '-noout')
+    found = {'der': der}
+    for name in ('priv', 'privateExponent', 'prime1', 'prime2'):
+        m = re.search(r'^%s:\s*\n((?:\s+[0-9a-f:]+\n)+)' % name, text, re.M)
+        if m:
+            b = bytes.fromhex(re.sub(r'[\s:]', '', m.group(1))).lstrip(b'\0')
+            found[name] = b[:32]
+            found[name + '-le'] = b[::-1][:32]
+    return found
+
+
+def scan_memory(pid, secrets):
+    """Names of the secrets found in the process's readable memory."""
+    hits = set()
+    with open('/proc/%d/maps' % pid) as maps, open('/proc/%d/mem' % pid, 'rb', 0) as mem:
+        for line in maps:
+            fields = line.split()
+            if 'r' not in fields[1] or fields[-1] in ('[vvar]', '[vsyscall]'):
+                continue
+            start, end = (int(x, 16) for x in fields[0].split('-'))
+            try:
+                mem.seek(start)
+                data = mem.read(end - start)
+            except OSError:
+                continue
+            hits.update(name for name, value in secrets.items() if value in data)
+    return hits
+
+
 def children(pid):
     with open('/proc/%d/task/%d/children' % (pid, pid)) as f:
         return [int(x) for x in f.read().split()]
@@ -747,6 +783,37 @@ class Delayed(Base):
         self.assertEqual(fields['in'], str(sum(map(len, lines))), log)
         self.assertEqual(fields['out'], str(len(b'220 ready\r\n') + sum(len(b'echo:' + x) for x in lines)), log)
         self.assertEqual(self.step(self.app_state(), 'end')['lines'], [x.decode() for x in lines])
+
+    def key_absent(self, cert):
+        """12: the private key is never in the engine's or the application's
+        memory, and not in the parent's once the handshake is done."""
+        secrets = key_secrets(fx(cert + '.key'))
+        c, pl = self.start_delayed('Y', cert=cert)
+        self.assertEqual(pl.readline(), b'220 ready\r\n')
+        parent = c.proc.pid
+        kids = children(parent)
+        self.assertEqual(len(kids), 2, 'engine and application: %s' % kids)
+        before = {pid: scan_memory(pid, secrets) for pid in [parent] + kids}
+        self.assertTrue(before[parent], 'the scan finds the key where it is (the parent, before the handshake)')
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test')
+        cl.handshake()  # the parent wiped the key before it answered the one signature
+        after = {pid: scan_memory(pid, secrets) for pid in [parent] + kids}
+        for pid in kids:
+            self.assertEqual(before[pid] | after[pid], set(), 'key material in child %d' % pid)
+        self.assertEqual(after[parent], set(), 'key material left in the parent after the handshake')
+        cl.send(b'NOOP\r\n')
+        self.assertEqual(cl.readline(), b'250 NOOP\r\n')
+        c.close()
+        self.finish(c, 0)
+
+    def test_12_key_absent_ecdsa(self):
+        self.key_absent('ecdsa')
+
+    def test_12_key_absent_ed25519(self):
+        self.key_absent('ed25519')
+
+    def test_12_key_absent_rsa(self):
+        self.key_absent('rsa')
 
     def test_04_declined_line_starting_with_tls_byte(self):
         """4b: a plaintext line that looks like a TLS record is held back
