@@ -1,4 +1,5 @@
 /* chroot, uid/gid, rlimits, dumpable, no_new_privs. */
+#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <string.h>
@@ -34,6 +35,19 @@ static int make_dirs(const char *dir)
 	return mkdir(path, 0755) < 0 && errno != EEXIST ? -1 : 0;
 }
 
+static bool dir_is_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool empty = d != NULL;
+
+	while (empty && (e = readdir(d)))
+		empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+	if (d)
+		closedir(d);
+	return empty;
+}
+
 const char *jail_check_dir(const char *dir)
 {
 	struct stat st;
@@ -48,9 +62,9 @@ const char *jail_check_dir(const char *dir)
 	}
 	if (!S_ISDIR(st.st_mode))
 		return "the jail is not a directory";
-	if (st.st_mode & 022)
-		return "the jail directory is writable by group or others";
-	return NULL;
+	if (st.st_uid != 0 || (st.st_mode & 022))
+		return "the jail directory must be owned by root and writable by no one else";
+	return dir_is_empty(dir) ? NULL : "the jail directory is not empty";
 }
 
 static int limit(int resource, rlim_t value)

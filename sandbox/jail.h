@@ -16,8 +16,8 @@
 
 uid_t jail_connection_uid(pid_t pid);
 
-/* Make sure dir exists (created root-owned 0755 when missing) and is a
- * directory nobody else can write.  NULL, or the problem in words. */
+/* Make sure dir exists (created root-owned 0755 when missing), is owned by
+ * root, writable by no one else, and empty.  NULL, or the problem in words. */
 const char *jail_check_dir(const char *dir);
 
 /* chroot(dir), drop to uid/gid (when change_ids), rlimits, no_new_privs,

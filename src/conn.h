@@ -25,6 +25,7 @@ struct channels {
 
 struct conn {
 	const struct config *cfg;
+	pid_t parent;         /* the key keeper's pid */
 	int net_in, net_out;  /* private copies of fds 0 and 1 */
 	bool fd2_is_network;  /* inetd/xinetd: fd 2 is the socket too */
 
@@ -53,5 +54,7 @@ struct conn {
 void engine_main(struct conn *c) __attribute__((noreturn));
 void launch_main(struct conn *c) __attribute__((noreturn));
 int keeper_run(struct conn *c, pid_t engine, pid_t app);
+/* The connection's one "done" line. */
+void keeper_log_done(const struct conn *c, const char *summary, int code);
 
 #endif

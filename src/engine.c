@@ -7,6 +7,8 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -103,7 +105,8 @@ static int key_info_cb(gnutls_privkey_t key, unsigned flags, void *ud)
 static void wait_for_keeper(void)
 {
 	struct krep rep;
-	ssize_t k = recv(E->ch.key[1], &rep, sizeof rep, 0);
+	ssize_t k = relay_wait(E->ch.key[1], POLLIN, (int)E->cfg->handshake_timeout * 1000) < 0
+	                    ? -1 : recv(E->ch.key[1], &rep, sizeof rep, 0);
 
 	if (k != (ssize_t)sizeof rep.h || rep.h.status != KREP_READY)
 		_exit(EXIT_TEMP); /* the parent has said why */
@@ -321,6 +324,7 @@ __attribute__((noreturn)) static void delayed(gnutls_session_t s)
 	unsigned ms = 0;
 	long discarded;
 	const char *err;
+	char extra;
 
 	envblock_init(&b);
 	envblock_finish(&b);
@@ -342,6 +346,8 @@ __attribute__((noreturn)) static void delayed(gnutls_session_t s)
 	err = handshake(s, &ms);
 	if (err) /* the application sees EOF on all three descriptors */
 		finish(s, false, 0, ENDED_BY_PEER, err);
+	if (read(R.ctl, &extra, 1) == 1) /* "yy": one handshake only, and a clear end */
+		finish(s, true, ms, FAILED, "protocol error: a second command on the control descriptor");
 	if (R.command == 'Y') {
 		engine_session_env(s, &b);
 		envblock_finish(&b);
@@ -361,6 +367,10 @@ void engine_main(struct conn *c)
 	gnutls_session_t s;
 
 	E = c;
+	/* the engine never outlives the parent that waits for it */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != c->parent)
+		_exit(EXIT_TEMP);
 	log_forget_syslog();
 	fds_close_except(keep, c->cfg->delayed ? 9 : 6);
 	for (int fd = 0; fd <= 2; fd++) /* the super-server's copies of the socket */

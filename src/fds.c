@@ -79,7 +79,7 @@ const char *fds_open_problem(int err)
 const char *fds_file_problem(const char *path)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	const char *problem = NULL;
 
 	if (fd < 0)

@@ -3,6 +3,7 @@
  * children, writes the connection's log line and returns the exit status.
  * It never reads or writes a network byte. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,7 +28,7 @@
 static const char *read_file(const char *file, unsigned char *buf, size_t max, size_t *len)
 {
 	struct stat st;
-	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); /* a FIFO must not block us */
 	ssize_t k;
 
 	if (fd < 0)
@@ -118,6 +119,7 @@ struct keeper {
 	gnutls_privkey_t key; /* NULL once wiped */
 	unsigned budget;      /* signatures left; refused requests count too */
 	unsigned log_lines;   /* engine log lines taken so far */
+	bool handshake_done;  /* the engine said so: TLS was up */
 	char summary[KMSG_MAXTEXT + 1];
 	const char *failure;  /* why the parent ended the session */
 };
@@ -215,6 +217,7 @@ static void serve(struct keeper *k)
 		case KMSG_HANDSHAKE_DONE:
 			wipe_key(k);
 			k->budget = 0;
+			k->handshake_done = true;
 			break;
 		case KMSG_LOG:
 			if (++k->log_lines > ENGINE_LOG_LINES)
@@ -243,6 +246,16 @@ static void reap(pid_t pid, int *status)
 		;
 }
 
+void keeper_log_done(const struct conn *c, const char *summary, int code)
+{
+	/* the summary comes from the engine: it may not pose as our fields */
+	if (strstr(summary, "status=") || strstr(summary, "remote=") || strstr(summary, "mode="))
+		summary = "proto=unknown reason=\"malformed summary from the engine\"";
+	log_info("done remote=%s%s%s mode=%s %s status=%d", c->have_addrs ? c->remote_ip : "-",
+	         c->have_addrs ? ":" : "", c->have_addrs ? c->remote_port : "", c->cfg->delayed ? "delayed" : "immediate",
+	         summary, code);
+}
+
 int keeper_run(struct conn *c, pid_t engine, pid_t app)
 {
 	struct keeper k = { .c = c, .budget = 1 };
@@ -269,13 +282,13 @@ int keeper_run(struct conn *c, pid_t engine, pid_t app)
 		code = EXIT_TEMP;
 	if (!k.summary[0]) {
 		if (WIFSIGNALED(engine_status) && !k.failure)
-			snprintf(k.summary, sizeof k.summary, "proto=none reason=\"engine killed by signal %d%s\"",
-			         WTERMSIG(engine_status), WTERMSIG(engine_status) == SIGSYS ? " (seccomp: forbidden system call)" : "");
+			snprintf(k.summary, sizeof k.summary, "proto=%s reason=\"engine killed by signal %d%s\"",
+			         k.handshake_done ? "unknown" : "none", WTERMSIG(engine_status),
+			         WTERMSIG(engine_status) == SIGSYS ? " (seccomp: forbidden system call)" : "");
 		else
-			snprintf(k.summary, sizeof k.summary, "proto=none reason=\"%s\"", k.failure ? k.failure : "engine failed");
+			snprintf(k.summary, sizeof k.summary, "proto=%s reason=\"%s\"", k.handshake_done ? "unknown" : "none",
+			         k.failure ? k.failure : "engine failed");
 	}
-	log_info("done remote=%s%s%s mode=%s %s status=%d", c->have_addrs ? c->remote_ip : "-",
-	         c->have_addrs ? ":" : "", c->have_addrs ? c->remote_port : "", c->cfg->delayed ? "delayed" : "immediate",
-	         k.summary, code);
+	keeper_log_done(c, k.summary, code);
 	return code;
 }

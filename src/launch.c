@@ -85,6 +85,10 @@ static void set_environment(const struct conn *c)
 	}
 	for (const char *const *v = ucspienv_own_vars; *v; v++)
 		unsetenv(*v);
+	if (c->cfg->app_ids_from_env) { /* -U: they were ours */
+		unsetenv("UID");
+		unsetenv("GID");
+	}
 }
 
 /* Put from[i] on to[i], whatever the numbers, and close everything else. */

@@ -33,13 +33,18 @@ static const char *env_lookup(const char *name)
 
 __attribute__((noreturn, format(printf, 2, 3))) static void die(int code, const char *fmt, ...)
 {
-	char line[400];
+	char line[KMSG_MAXTEXT - 32];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
 	log_error("%s", line);
+	if (code == EXIT_TEMP && C.cfg) { /* a connection that never got going */
+		char summary[KMSG_MAXTEXT + 1];
+		snprintf(summary, sizeof summary, "proto=none reason=\"%s\"", line);
+		keeper_log_done(&C, summary, code);
+	}
 	_exit(code);
 }
 
@@ -86,14 +91,16 @@ static void resolve_identities(void)
 		resolve_ids(cfg.app_uid, cfg.app_gid, "UID and GID", &C.app_uid, &C.app_gid);
 	else
 		die(EXIT_USAGE, "%s", "no application user: give -u user, or -U with UID and GID set");
-	if (C.app_uid == 0)
-		die(EXIT_USAGE, "%s", "the application must not run as root");
+	if (C.app_uid == 0 || C.app_gid == 0)
+		die(EXIT_USAGE, "%s", "the application must not run as root (uid or gid 0)");
 	if (cfg.tls_user)
 		resolve_user(cfg.tls_user, "-j", &C.tls_uid, &C.tls_gid);
 	else if (cfg.tls_uid)
 		resolve_ids(cfg.tls_uid, cfg.tls_gid, "TLS_UID and TLS_GID", &C.tls_uid, &C.tls_gid);
 	else
 		C.tls_uid_per_connection = true;
+	if (!C.tls_uid_per_connection && (C.tls_uid == 0 || C.tls_gid == 0))
+		die(EXIT_USAGE, "%s", "the engine must not run as root (uid or gid 0)");
 }
 
 static void network_addresses(void)
@@ -234,10 +241,11 @@ int main(int argc, char **argv)
 	network_addresses();
 	resolve_identities();
 	if ((jail_err = jail_check_dir(cfg.jail_dir)))
-		die(EXIT_TEMP, "-J %s: %s", cfg.jail_dir, jail_err);
+		die(EXIT_USAGE, "-J %s: %s", cfg.jail_dir, jail_err);
 	load_certificate();
 	load_priority();
 	make_channels();
+	C.parent = getpid();
 	pid_t engine = spawn(engine_main);
 	pid_t app = spawn(launch_main);
 	parent_lets_go();

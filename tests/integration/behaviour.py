@@ -849,6 +849,22 @@ class Delayed(Base):
         c.close()
         self.finish(c, 91, timeout=5)
 
+    def test_05_second_command(self):
+        """5b: 'yy' on SSLCTLFD: one handshake, then a deterministic end:
+        logged as a protocol error, exit 111, nothing reaches the app."""
+        c, pl = self.start_delayed('yy')
+        self.assertEqual(pl.readline(), b'220 ready\r\n')
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test')
+        try:
+            cl.handshake()
+            cl.send(b'NOOP\r\n')
+        except (ssl.SSLError, OSError):
+            pass  # the server may close before or after our Finished
+        c.close()
+        fields, log = self.finish(c, EXIT_TEMP)
+        self.assertRegex(log, 'second command', log)
+        self.assertEqual(self.step(self.app_state(), 'end')['tls'], '', 'nothing decrypted reached the app')
+
     def test_05_bad_command(self):
         """5: 'x' on SSLCTLFD: the connection is closed, exit 111, logged."""
         c, pl = self.start_delayed('bad')
@@ -1033,6 +1049,7 @@ STARTUP = {
     'directory_cert': (lambda: dict(certfile=fx('directory.crt'), keyfile=fx('ecdsa.key'), cert=None),
                        lambda: fx('directory.crt'), r'[A-Za-z]{3,}'),
     'encrypted_key': (lambda: dict(cert='enc'), lambda: fx('enc.key'), r'(?i)encrypt|passphrase|password'),
+    'fifo_key': (lambda: dict(cert='ecdsa', keyfile=fx('fifo.key')), lambda: fx('fifo.key'), r'not a regular file'),
 }
 
 
@@ -1058,9 +1075,10 @@ class StartupError(Base):
         self.assertTrue(any(re.search(problem, a) for a in after),
                         'the problem in words (%s) after the file name; log:\n%s' % (problem, log))
         self.assertFalse(self.ran(), 'the application must never start')
-        for ln in DONE_RE.findall(log):  # if there is a done line, it agrees
-            f = parse_fields(ln)
-            self.assertEqual((f.get('proto'), f.get('status')), ('none', str(EXIT_TEMP)), log)
+        done = DONE_RE.findall(log)
+        self.assertEqual(len(done), 1, 'one done line for the connection: ' + log)
+        f = parse_fields(done[0])
+        self.assertEqual((f.get('proto'), f.get('status')), ('none', str(EXIT_TEMP)), log)
 
 
 def _startup_test(name, delayed):
@@ -1085,6 +1103,9 @@ USAGE = {
     'T_not_a_number': (['-T', 'abc'], r'-T'),
     'unknown_option': (['-Z'], r'(?i)unknown option|-Z'),
     'no_such_user': (['-u', 'nosuchuser'], r'nosuchuser'),
+    'engine_as_root': (['-j', 'root'], r'engine must not run as root'),
+    'app_as_root': (['-u', 'root'], r'application must not run as root'),
+    'jail_not_empty': (['-J', '/etc'], r'-J /etc: .*not empty'),
 }
 
 

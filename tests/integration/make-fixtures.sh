@@ -6,6 +6,7 @@
 #   enc.{crt,key}                  ECDSA, key encrypted with passphrase "x"
 #   other.key                      ECDSA, matches no certificate
 #   garbage.crt                    not a certificate;  directory.crt  a directory
+#   fifo.key                       a FIFO (opening it must not block)
 set -eu
 dir=$1
 mkdir -p "$dir"
@@ -49,3 +50,4 @@ TMPL
 certtool --generate-self-signed --load-privkey expired.key --template expired.tmpl --outfile expired.crt 2>/dev/null
 echo 'this is not a certificate' >garbage.crt
 mkdir -p directory.crt
+[ -p fifo.key ] || mkfifo fifo.key

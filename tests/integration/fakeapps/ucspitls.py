@@ -20,6 +20,8 @@ ACTION:
   decline   close SSLCTLFD without a command; echo 3 plaintext lines from
             fd 0 to fd 1 as 'echo:LINE'; exit 5
   bad       write 'x' on SSLCTLFD, then read fd 0 to EOF; exit 0
+  yy        write 'yy' on SSLCTLFD at once, then read SSLCTLFD and fd 4 to
+            EOF; exit 0
 """
 import os
 import stat
@@ -176,6 +178,14 @@ def main():
             write_all(1, b'echo:' + line)
         step('end', lines=lines)
         sys.exit(5)
+
+    if ACTION == 'yy':
+        write_all(3, b'yy')
+        step('sent_command')
+        block, _, _ = read_to_eof(3)
+        rest, _, _ = read_to_eof(4)
+        step('end', block=block.decode('latin-1'), tls=rest.decode('latin-1'))
+        sys.exit(0)
 
     if ACTION == 'bad':
         write_all(3, b'x')
