@@ -125,8 +125,11 @@ static void load_certificate(void)
 	if ((problem = fds_file_problem(cfg.certfile)))
 		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile, problem);
 	C.npcerts = sizeof C.pcerts / sizeof C.pcerts[0];
+	unsigned max = C.npcerts;
 	ret = gnutls_pcert_list_import_x509_file(C.pcerts, &C.npcerts, cfg.certfile, GNUTLS_X509_FMT_PEM, NULL, NULL,
 	                                         GNUTLS_X509_CRT_LIST_SORT);
+	if (ret == GNUTLS_E_SHORT_MEMORY_BUFFER || ret == GNUTLS_E_UNIMPLEMENTED_FEATURE) /* GnuTLS sorts 16 */
+		die(EXIT_TEMP, "certificate file %s: more than %u certificates in the chain", cfg.certfile, max);
 	if (ret < 0)
 		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile,
 		    ret == GNUTLS_E_BASE64_DECODING_ERROR || ret == GNUTLS_E_NO_CERTIFICATE_FOUND

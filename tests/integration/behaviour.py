@@ -1049,6 +1049,8 @@ STARTUP = {
     'directory_cert': (lambda: dict(certfile=fx('directory.crt'), keyfile=fx('ecdsa.key'), cert=None),
                        lambda: fx('directory.crt'), r'[A-Za-z]{3,}'),
     'encrypted_key': (lambda: dict(cert='enc'), lambda: fx('enc.key'), r'(?i)encrypt|passphrase|password'),
+    'long_chain': (lambda: dict(certfile=fx('chain17.crt'), keyfile=fx('ecdsa.key'), cert=None),
+                   lambda: fx('chain17.crt'), r'more than 16 certificates'),
     'fifo_key': (lambda: dict(cert='ecdsa', keyfile=fx('fifo.key')), lambda: fx('fifo.key'), r'not a regular file'),
 }
 

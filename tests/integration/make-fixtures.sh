@@ -7,6 +7,7 @@
 #   other.key                      ECDSA, matches no certificate
 #   garbage.crt                    not a certificate;  directory.crt  a directory
 #   fifo.key                       a FIFO (opening it must not block)
+#   chain17.crt                    17 certificates, one more than a chain may have
 set -eu
 dir=$1
 mkdir -p "$dir"
@@ -51,3 +52,4 @@ certtool --generate-self-signed --load-privkey expired.key --template expired.tm
 echo 'this is not a certificate' >garbage.crt
 mkdir -p directory.crt
 [ -p fifo.key ] || mkfifo fifo.key
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17; do cat ecdsa.crt; done >chain17.crt
