@@ -176,7 +176,9 @@ static const char *handshake(gnutls_session_t s, unsigned *ms)
 			int out = gnutls_record_get_direction(s);
 			long long left = deadline - now_ms();
 			if (left <= 0 || relay_wait(out ? R.net_out : R.net_in, out ? POLLOUT : POLLIN, (int)left) < 0)
-				return "handshake timeout";
+				return R.raw_in || R.held_len ? "handshake timeout"
+				       : E->cfg->delayed ? "handshake timeout: the client sent nothing after STARTTLS"
+				       : "handshake timeout: the client sent nothing (a STARTTLS port needs -n)";
 			continue;
 		}
 		if (ret == GNUTLS_E_FATAL_ALERT_RECEIVED)
@@ -367,6 +369,9 @@ void engine_main(struct conn *c)
 	gnutls_session_t s;
 
 	E = c;
+	/* RLIMIT_FSIZE is 0 in the jail: a regular file as fd 1 (a test by
+	 * hand) gives EFBIG, not a silent death */
+	signal(SIGXFSZ, SIG_IGN);
 	/* the engine never outlives the parent that waits for it */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != c->parent)

@@ -251,9 +251,14 @@ void keeper_log_done(const struct conn *c, const char *summary, int code)
 	/* the summary comes from the engine: it may not pose as our fields */
 	if (strstr(summary, "status=") || strstr(summary, "remote=") || strstr(summary, "mode="))
 		summary = "proto=unknown reason=\"malformed summary from the engine\"";
-	log_info("done remote=%s%s%s mode=%s %s status=%d", c->have_addrs ? c->remote_ip : "-",
-	         c->have_addrs ? ":" : "", c->have_addrs ? c->remote_port : "", c->cfg->delayed ? "delayed" : "immediate",
-	         summary, code);
+	bool v6 = c->have_addrs && strchr(c->remote_ip, ':');
+	/* a session that failed is an error: -q still logs it */
+	void (*log_fn)(const char *, ...) __attribute__((format(printf, 1, 2))) =
+		strstr(summary, "reason=") ? log_error : log_info;
+
+	log_fn("done remote=%s%s%s%s%s mode=%s %s status=%d", v6 ? "[" : "", c->have_addrs ? c->remote_ip : "-",
+	       v6 ? "]" : "", c->have_addrs ? ":" : "", c->have_addrs ? c->remote_port : "", c->cfg->delayed ? "delayed" : "immediate",
+	       summary, code);
 }
 
 int keeper_run(struct conn *c, pid_t engine, pid_t app)

@@ -58,7 +58,7 @@ void relay_init(struct relay *r, int net_in, int net_out, int to_app, int from_a
 	r->net_eof = r->net_shut = r->holding = r->peer_eof = false;
 	r->last_byte = '\n';
 	r->held_len = r->held_off = 0;
-	r->bytes_in = r->bytes_out = 0;
+	r->bytes_in = r->bytes_out = r->raw_in = 0;
 	r->command = -1;
 	r->reason = NULL;
 	relay_nonblock(net_in);
@@ -95,6 +95,8 @@ static ssize_t transport_pull(gnutls_transport_ptr_t p, void *data, size_t n)
 		return k;
 	}
 	k = read(r->net_in, data, n);
+	if (k > 0)
+		r->raw_in += (unsigned long long)k;
 	if (k == 0 && r->tls) {
 		r->peer_eof = true;
 		errno = EAGAIN;

@@ -39,6 +39,7 @@ struct relay {
 	size_t held_len, held_off;
 
 	unsigned long long bytes_in, bytes_out;
+	unsigned long long raw_in; /* bytes the transport read from the network */
 	int command;        /* the byte read from ctl */
 	const char *reason; /* why the pump stopped early */
 };

@@ -151,12 +151,17 @@ static void load_certificate(void)
 		log_error("certificate file %s: the certificate has expired (served anyway)", cfg.certfile);
 }
 
+/* RSA key exchange is removed from any string: the key keeper has no
+ * decrypt operation, so it could only fail, late and obscurely. */
 static void load_priority(void)
 {
+	char full[1024];
 	const char *where = NULL;
 
-	if (gnutls_priority_init(&C.priority, cfg.priority, &where) < 0)
-		die(EXIT_USAGE, "-p: bad priority string at '%s'", where ? where : cfg.priority);
+	if ((size_t)snprintf(full, sizeof full, "%s:-RSA", cfg.priority) >= sizeof full)
+		die(EXIT_USAGE, "%s", "-p: priority string too long");
+	if (gnutls_priority_init(&C.priority, full, &where) < 0)
+		die(EXIT_USAGE, "-p: bad priority string at '%.*s'", where ? (int)strcspn(where, ":") : 0, where ? where : "");
 }
 
 static void make_channels(void)

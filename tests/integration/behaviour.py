@@ -964,6 +964,28 @@ class HandshakeFailure(Base):
         fields, log = self.expect_failure(c)
         self.assertNotIn('signing request', log)
 
+    def test_06_silent_client_hint_and_quiet_logs_failures(self):
+        """A client that sends nothing on an immediate-TLS port (a STARTTLS
+        client, -n forgotten): the reason says so, and -q still logs it."""
+        c = self.start(self.argv('-q', '-T', '1', app=self.app('immediate.sh')))
+        self.assertEqual(self.read_all(c.sock), b'')
+        c.close()
+        fields, log = self.expect_failure(c)
+        self.assertIn('needs -n', fields.get('reason', ''), log)
+
+    def test_06_rsa_key_exchange_removed_from_any_priority(self):
+        """-p NORMAL (which has RSA key exchange) and a client that offers
+        only RSA key exchange: refused at the ServerHello, never a late
+        'decryption failed'; the parent is asked for nothing."""
+        c = self.start(self.argv('-p', 'NORMAL', cert='rsa', app=self.app('immediate.sh')))
+        ctx = client_context(maximum=ssl.TLSVersion.TLSv1_2, ciphers='AES128-GCM-SHA256')
+        cl = BioClient(c.sock, ctx, server_hostname='mail.test')
+        with self.assertRaises(ssl.SSLError):
+            cl.handshake()
+        c.close()
+        fields, log = self.expect_failure(c)
+        self.assertNotRegex(log, '(?i)decrypt|signing request')
+
     def test_06_no_signature_algorithms_ecdsa(self):
         self.no_sigalgs_hello('ecdsa', b'\xc0\x2b\xc0\x2c')
 
