@@ -442,8 +442,8 @@ enum relay_result relay_run(struct relay *r)
 			if (k > 0)
 				buf_consumed(&r->up, (size_t)k);
 		}
-		if (i_net_in >= 0 && r->holding && pf[i_net_in].revents)
-			release_held(r); /* the client closed or reset: it will not handshake */
+		if (i_net_in >= 0 && r->holding && (pf[i_net_in].revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			release_held(r); /* the client closed or reset: it will not handshake (POLLOUT may share the entry) */
 		else if (i_net_in >= 0 && (pf[i_net_in].revents & (POLLIN | POLLERR | POLLHUP)))
 			if (net_input(r) == RELAY_ERROR)
 				return RELAY_ERROR;

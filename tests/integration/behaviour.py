@@ -897,6 +897,25 @@ class Delayed(Base):
         self.assertEqual(self.step(st, 'tls_line')['line'], 'NOOP\r\n', 'the first line over TLS')
         self.assertNotIn('evil', self.step(st, 'end')['tls_rest'])
 
+    def test_11_clienthello_held_while_the_220_goes_out(self):
+        """11b: the ClientHello arrives with STARTTLS and is held; the
+        engine then relays the application's 220 (a write on the socket
+        while holding) before the command byte comes: the held hello must
+        survive that and start the handshake."""
+        os.mkfifo(os.path.join(self.out, 'go'), 0o666)
+        c, pl = self.start_delayed('starttls-go')
+        self.assertEqual(pl.readline(), b'220 ready\r\n')
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test')
+        c.sock.sendall(b'STARTTLS\r\n' + cl.client_hello())
+        self.assertEqual(pl.readline(), b'220 go ahead\r\n')  # relayed while holding
+        with open(os.path.join(self.out, 'go'), 'wb') as go:
+            go.write(b'!')
+        cl.handshake()
+        cl.send(b'NOOP\r\n')
+        self.assertEqual(self.expect(cl.readline, 'answer to the encrypted NOOP'), b'250 ok\r\n')
+        c.close()
+        self.finish(c, 0)
+
     def test_11_clienthello_with_starttls(self):
         """11: the ClientHello in the same write as STARTTLS (before the 220):
         the 220 arrives in plaintext, then the handshake succeeds."""

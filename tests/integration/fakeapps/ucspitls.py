@@ -17,6 +17,8 @@ ACTION:
   starttls  read one plaintext line from fd 0; if it is STARTTLS, answer
             '220 go ahead', write 'y', wait for EOF on SSLCTLFD, read the
             first line from SSLREADFD, answer '250 ok'; exit 0
+  starttls-go  as starttls, but after the 220 wait until the test writes a
+            byte into the FIFO OUTDIR/go (made by the test), then 'y'
   decline   close SSLCTLFD without a command; echo 3 plaintext lines from
             fd 0 to fd 1 as 'echo:LINE'; exit 5
   bad       write 'x' on SSLCTLFD, then read fd 0 to EOF; exit 0
@@ -148,12 +150,15 @@ def main():
         step('end', tls_rest=rest.decode('latin-1'))
         sys.exit(0)
 
-    if ACTION == 'starttls':
+    if ACTION in ('starttls', 'starttls-go'):
         line = read_line(0)
         step('plain_line', line=line.decode('latin-1'))
         if line.rstrip(b'\r\n').upper() != b'STARTTLS':
             sys.exit(91)
         write_all(1, b'220 go ahead\r\n')
+        if ACTION == 'starttls-go':
+            with open(os.path.join(OUT, 'go'), 'rb') as go:
+                go.read(1)
         write_all(3, b'y')
         step('sent_command')
         block, t_first, t_eof = read_to_eof(3)
