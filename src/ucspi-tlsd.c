@@ -114,11 +114,12 @@ static void network_addresses(void)
 	               ucspienv_format_addr(&remote, C.remote_ip, C.remote_port) == 0;
 }
 
+static void certificate_key_facts(void);
+
 /* The certificate chain and the key's public facts, parsed once here so
  * that the engine inherits them. */
 static void load_certificate(void)
 {
-	gnutls_datum_t der;
 	const char *problem;
 	int ret;
 
@@ -134,11 +135,18 @@ static void load_certificate(void)
 		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile,
 		    ret == GNUTLS_E_BASE64_DECODING_ERROR || ret == GNUTLS_E_NO_CERTIFICATE_FOUND
 		        ? "no PEM certificate in it" : gnutls_strerror(ret));
-	if (gnutls_pubkey_export2(C.pcerts[0].pubkey, GNUTLS_X509_FMT_DER, &der) < 0 ||
-	    gnutls_x509_crt_init(&C.leaf) < 0 ||
+	if (gnutls_x509_crt_init(&C.leaf) < 0 ||
 	    gnutls_x509_crt_import(C.leaf, &C.pcerts[0].cert, GNUTLS_X509_FMT_DER) < 0)
 		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile, "unusable certificate");
-	gnutls_free(der.data);
+	certificate_key_facts();
+	if (gnutls_x509_crt_get_expiration_time(C.leaf) < time(NULL))
+		log_error("certificate file %s: the certificate has expired (served anyway)", cfg.certfile);
+}
+
+/* What the engine's info callback and the parent's checks need to know
+ * about the key, from the leaf's public key. */
+static void certificate_key_facts(void)
+{
 	C.key.pk = (gnutls_pk_algorithm_t)gnutls_pubkey_get_pk_algorithm(C.pcerts[0].pubkey, &C.key.bits);
 	if (C.key.pk == GNUTLS_PK_ECDSA &&
 	    gnutls_pubkey_export_ecc_raw2(C.pcerts[0].pubkey, &C.key.curve, NULL, NULL, 0) < 0)
@@ -147,8 +155,6 @@ static void load_certificate(void)
 		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile, "key type not supported (RSA, ECDSA or Ed25519)");
 	if (C.key.pk == GNUTLS_PK_RSA && C.key.bits < 2048)
 		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile, "RSA key shorter than 2048 bits");
-	if (gnutls_x509_crt_get_expiration_time(C.leaf) < time(NULL))
-		log_error("certificate file %s: the certificate has expired (served anyway)", cfg.certfile);
 }
 
 /* RSA key exchange is removed from any string: the key keeper has no
