@@ -114,7 +114,19 @@ static void network_addresses(void)
 	               ucspienv_format_addr(&remote, C.remote_ip, C.remote_port) == 0;
 }
 
-static void certificate_key_facts(void);
+/* What the engine's info callback and the parent's checks need to know
+ * about the key, from the leaf's public key. */
+static void certificate_key_facts(void)
+{
+	C.key.pk = (gnutls_pk_algorithm_t)gnutls_pubkey_get_pk_algorithm(C.pcerts[0].pubkey, &C.key.bits);
+	if (C.key.pk == GNUTLS_PK_ECDSA &&
+	    gnutls_pubkey_export_ecc_raw2(C.pcerts[0].pubkey, &C.key.curve, NULL, NULL, 0) < 0)
+		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile, "unreadable EC key");
+	if (C.key.pk != GNUTLS_PK_RSA && C.key.pk != GNUTLS_PK_ECDSA && C.key.pk != GNUTLS_PK_EDDSA_ED25519)
+		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile, "key type not supported (RSA, ECDSA or Ed25519)");
+	if (C.key.pk == GNUTLS_PK_RSA && C.key.bits < 2048)
+		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile, "RSA key shorter than 2048 bits");
+}
 
 /* The certificate chain and the key's public facts, parsed once here so
  * that the engine inherits them. */
@@ -143,19 +155,6 @@ static void load_certificate(void)
 		log_error("certificate file %s: the certificate has expired (served anyway)", cfg.certfile);
 }
 
-/* What the engine's info callback and the parent's checks need to know
- * about the key, from the leaf's public key. */
-static void certificate_key_facts(void)
-{
-	C.key.pk = (gnutls_pk_algorithm_t)gnutls_pubkey_get_pk_algorithm(C.pcerts[0].pubkey, &C.key.bits);
-	if (C.key.pk == GNUTLS_PK_ECDSA &&
-	    gnutls_pubkey_export_ecc_raw2(C.pcerts[0].pubkey, &C.key.curve, NULL, NULL, 0) < 0)
-		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile, "unreadable EC key");
-	if (C.key.pk != GNUTLS_PK_RSA && C.key.pk != GNUTLS_PK_ECDSA && C.key.pk != GNUTLS_PK_EDDSA_ED25519)
-		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile, "key type not supported (RSA, ECDSA or Ed25519)");
-	if (C.key.pk == GNUTLS_PK_RSA && C.key.bits < 2048)
-		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile, "RSA key shorter than 2048 bits");
-}
 
 /* RSA key exchange is removed from any string: the key keeper has no
  * decrypt operation, so it could only fail, late and obscurely. */
