@@ -164,6 +164,14 @@ static void release_held(struct relay *r)
 	r->holding = false;
 }
 
+/* GnuTLS says "Error in the pull function" for a reset: say what errno says. */
+static const char *tls_error_words(int err)
+{
+	if (err == GNUTLS_E_PULL_ERROR || err == GNUTLS_E_PUSH_ERROR)
+		return errno == ECONNRESET || errno == EPIPE ? "connection reset by peer" : "network error";
+	return gnutls_strerror(err);
+}
+
 static ssize_t net_read(struct relay *r, unsigned char *p, size_t n)
 {
 	if (!r->tls) {
@@ -192,7 +200,7 @@ static ssize_t net_read(struct relay *r, unsigned char *p, size_t n)
 	default:
 		if (!gnutls_error_is_fatal((int)k))
 			return IO_AGAIN;
-		r->reason = gnutls_strerror((int)k);
+		r->reason = tls_error_words((int)k);
 		return IO_ERROR;
 	}
 }
@@ -222,7 +230,7 @@ static ssize_t net_write(struct relay *r)
 		r->send_pending = n;
 		return IO_AGAIN;
 	}
-	r->reason = gnutls_strerror((int)k);
+	r->reason = tls_error_words((int)k);
 	return IO_ERROR;
 }
 
