@@ -315,21 +315,37 @@ def key_secrets(keyfile):
     return found
 
 
+SCAN_LIMIT = 1 << 30   # a larger mapping is a sanitizer's reservation
+SCAN_CHUNK = 16 << 20
+
+
+def scannable(pid):
+    """False in a sanitizer build, whose reserved mappings are terabytes."""
+    with open('/proc/%d/maps' % pid) as maps:
+        for line in maps:
+            start, end = (int(x, 16) for x in line.split()[0].split('-'))
+            if end - start > SCAN_LIMIT:
+                return False
+    return True
+
+
 def scan_memory(pid, secrets):
     """Names of the secrets found in the process's readable memory."""
     hits = set()
+    overlap = max(len(v) for v in secrets.values())
     with open('/proc/%d/maps' % pid) as maps, open('/proc/%d/mem' % pid, 'rb', 0) as mem:
         for line in maps:
             fields = line.split()
             if 'r' not in fields[1] or fields[-1] in ('[vvar]', '[vsyscall]'):
                 continue
             start, end = (int(x, 16) for x in fields[0].split('-'))
-            try:
-                mem.seek(start)
-                data = mem.read(end - start)
-            except OSError:
-                continue
-            hits.update(name for name, value in secrets.items() if value in data)
+            for pos in range(start, end, SCAN_CHUNK):
+                try:
+                    mem.seek(pos)
+                    data = mem.read(min(SCAN_CHUNK + overlap, end - pos))
+                except OSError:
+                    break
+                hits.update(name for name, value in secrets.items() if value in data)
     return hits
 
 
@@ -793,6 +809,10 @@ class Delayed(Base):
         parent = c.proc.pid
         kids = children(parent)
         self.assertEqual(len(kids), 2, 'engine and application: %s' % kids)
+        if not scannable(parent):
+            c.close()
+            c.kill()
+            self.skipTest('sanitizer build: its reserved address space is too large to scan')
         before = {pid: scan_memory(pid, secrets) for pid in [parent] + kids}
         self.assertTrue(before[parent], 'the scan finds the key where it is (the parent, before the handshake)')
         cl = BioClient(c.sock, client_context(), server_hostname='mail.test')
