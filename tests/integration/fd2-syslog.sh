@@ -28,7 +28,8 @@ done
 mount --rbind "$WORK/dev" /dev || hard_error "cannot mount a private /dev"
 SYSLOG=$WORK/syslog
 : >"$SYSLOG"
-"$PYTHON" "$HERE/syslog-catcher.py" /dev/log "$SYSLOG" >"$WORK/catcher.out" 2>&1 &
+: >"$WORK/catcher.out" # exists before the poll greps it (grep's 2 would stop the poll)
+"$PYTHON" "$HERE/syslog-catcher.py" /dev/log "$SYSLOG" >>"$WORK/catcher.out" 2>&1 &
 CATCHER=$!
 undo_dev() {
 	kill "$CATCHER" 2>/dev/null
