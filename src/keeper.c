@@ -265,9 +265,7 @@ int keeper_run(struct conn *c, pid_t engine, pid_t app)
 {
 	struct keeper k = { .c = c, .budget = 1 };
 	int engine_status = 0, app_status = 0, code;
-	const char *err;
-
-	err = keeper_load_key(c->cfg->keyfile, c->leaf, &k.key);
+	const char *err = keeper_load_key(c->cfg->keyfile, c->leaf, &k.key);
 
 	if (err) {
 		log_error("key file %s: %s", c->cfg->keyfile, err);
