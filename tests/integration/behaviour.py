@@ -906,6 +906,12 @@ class Delayed(Base):
         self.assertEqual(pl.buf, b'', 'nothing after the 220 before the ClientHello')
         cl = BioClient(c.sock, client_context(), server_hostname='mail.test')
         cl.handshake()
+        st = self.noop_over_tls(c, cl)
+        self.assertNotIn('evil', self.step(st, 'end')['tls_rest'])
+
+    def noop_over_tls(self, c, cl):
+        """The 'starttls' app's session after the handshake: an encrypted
+        NOOP is its first line over TLS and gets one 250; returns its state."""
         cl.send(b'NOOP\r\n')
         self.assertEqual(self.expect(cl.readline, 'answer to the encrypted NOOP'), b'250 ok\r\n')
         self.assertEqual(cl.read_to_eof(), b'')
@@ -915,7 +921,7 @@ class Delayed(Base):
         st = self.app_state()
         self.assertEqual(self.step(st, 'plain_line')['line'], 'STARTTLS\r\n')
         self.assertEqual(self.step(st, 'tls_line')['line'], 'NOOP\r\n', 'the first line over TLS')
-        self.assertNotIn('evil', self.step(st, 'end')['tls_rest'])
+        return st
 
     def test_11_clienthello_held_while_the_220_goes_out(self):
         """11b: the ClientHello arrives with STARTTLS and is held; the
@@ -931,10 +937,7 @@ class Delayed(Base):
         with open(os.path.join(self.out, 'go'), 'wb') as go:
             go.write(b'!')
         cl.handshake()
-        cl.send(b'NOOP\r\n')
-        self.assertEqual(self.expect(cl.readline, 'answer to the encrypted NOOP'), b'250 ok\r\n')
-        c.close()
-        self.finish(c, 0)
+        self.noop_over_tls(c, cl)
 
     def test_11_clienthello_with_starttls(self):
         """11: the ClientHello in the same write as STARTTLS (before the 220):
@@ -952,15 +955,7 @@ class Delayed(Base):
             pl.buf = b''
         cl.handshake()
         self.assertEqual(cl.version(), 'TLSv1.3')
-        cl.send(b'NOOP\r\n')
-        self.assertEqual(self.expect(cl.readline, 'answer to the encrypted NOOP'), b'250 ok\r\n')
-        self.assertEqual(cl.read_to_eof(), b'')
-        c.close()
-        fields, log = self.finish(c, 0)
-        self.assert_tls_done(fields, log, cl, 'delayed', sni='mail.test')
-        st = self.app_state()
-        self.assertEqual(self.step(st, 'plain_line')['line'], 'STARTTLS\r\n')
-        self.assertEqual(self.step(st, 'tls_line')['line'], 'NOOP\r\n')
+        self.noop_over_tls(c, cl)
 
 
 # ---------------------------------------------------------------- 6: handshake failures
