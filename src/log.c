@@ -1,28 +1,88 @@
-/* stderr or syslog, one line at a time. */
+/* stderr or syslog, one line at a time.
+ *
+ * The syslog client is our own, not glibc's syslog(3): the parent logs
+ * under a seccomp policy that kills it on socket() or connect(), and glibc
+ * reconnects with both whenever a send fails (syslogd restarted, or absent
+ * at start).  Here the socket is connected once, at start-up, and a line
+ * that cannot be sent is dropped. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 
 static int log_syslog;
+static int syslog_fd = -1;
+static int syslog_stream; /* a stream socket: lines end with a NUL */
+static int syslog_lazy;   /* connect at the next line (a child, no seccomp) */
 static int log_verbosity = LOG_LEVEL_INFO;
 static void (*log_sink)(enum log_level, const char *);
+
+static int syslog_connect(int type)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX, .sun_path = _PATH_LOG };
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+static void syslog_open(void)
+{
+	syslog_fd = syslog_connect(SOCK_DGRAM);
+	if (syslog_fd < 0) {
+		syslog_fd = syslog_connect(SOCK_STREAM);
+		syslog_stream = syslog_fd >= 0;
+	}
+}
 
 void log_init(int use_syslog, int verbosity)
 {
 	log_syslog = use_syslog;
 	log_verbosity = verbosity;
-	if (use_syslog)
-		openlog("ucspi-tlsd", LOG_PID | LOG_NDELAY, LOG_MAIL);
+	if (!use_syslog || syslog_fd >= 0)
+		return;
+	tzset(); /* the time zone file is read now, never under seccomp */
+	syslog_open();
 }
 
 void log_forget_syslog(void)
 {
-	if (log_syslog)
-		closelog();
+	if (syslog_fd >= 0)
+		close(syslog_fd);
+	syslog_fd = -1;
+	syslog_lazy = 1;
+}
+
+/* RFC 3164, as syslog(3) sends it: <priority>timestamp tag[pid]: text */
+static void syslog_send(enum log_level level, const char *line)
+{
+	static const int prio[] = { LOG_ERR, LOG_INFO, LOG_DEBUG };
+	char buf[600], stamp[32];
+	struct tm tm;
+	time_t now = time(NULL);
+	int n;
+
+	if (syslog_fd < 0 && syslog_lazy)
+		syslog_open();
+	if (syslog_fd < 0)
+		return;
+	strftime(stamp, sizeof stamp, "%h %e %T", localtime_r(&now, &tm));
+	n = snprintf(buf, sizeof buf, "<%d>%s ucspi-tlsd[%ld]: %s", LOG_MAIL | prio[level], stamp, (long)getpid(), line);
+	if (n >= (int)sizeof buf)
+		n = sizeof buf - 1;
+	while (send(syslog_fd, buf, (size_t)n + (size_t)syslog_stream, MSG_NOSIGNAL) < 0 && errno == EINTR)
+		;
 }
 
 void log_redirect(void (*fn)(enum log_level, const char *))
@@ -39,7 +99,6 @@ void log_sanitize(char *s)
 
 void log_line(enum log_level level, const char *line)
 {
-	static const int prio[] = { LOG_ERR, LOG_INFO, LOG_DEBUG };
 	char buf[512];
 
 	if ((int)level > log_verbosity)
@@ -49,7 +108,7 @@ void log_line(enum log_level level, const char *line)
 		return;
 	}
 	if (log_syslog) {
-		syslog(prio[level], "%s", line);
+		syslog_send(level, line);
 		return;
 	}
 	/* one write per line, so that concurrent processes do not interleave */

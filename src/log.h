@@ -12,7 +12,8 @@ enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_DEBUG = 2 };
 void log_init(int use_syslog, int verbosity);
 /* In a child, before it closes descriptors: let go of the syslog socket, so
  * that a later line opens a new one instead of writing on whatever then has
- * the old descriptor's number. */
+ * the old descriptor's number.  (The parent never calls this: under its
+ * seccomp policy it must not open a socket.) */
 void log_forget_syslog(void);
 /* Send every line to fn instead (the engine's key channel). */
 void log_redirect(void (*fn)(enum log_level level, const char *line));
