@@ -360,26 +360,13 @@ __attribute__((noreturn)) static void delayed(gnutls_session_t s)
 	run_tls(s, E->ch.tls_in[1], E->ch.tls_out[0], ms);
 }
 
-void engine_main(struct conn *c)
+gnutls_session_t engine_prepare(struct conn *c)
 {
 	struct channels *ch = &c->ch;
-	const int keep[] = { c->net_in, c->net_out, ch->key[1], ch->start[1], ch->app_in[1], ch->app_out[0],
-	                     ch->ctl[0], ch->tls_in[1], ch->tls_out[0] };
 	int one = 1;
 	gnutls_session_t s;
 
 	E = c;
-	/* RLIMIT_FSIZE is 0 in the jail: a regular file as fd 1 (a test by
-	 * hand) gives EFBIG, not a silent death */
-	signal(SIGXFSZ, SIG_IGN);
-	/* the engine never outlives the parent that waits for it */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != c->parent)
-		_exit(EXIT_TEMP);
-	log_forget_syslog();
-	fds_close_except(keep, c->cfg->delayed ? 9 : 6);
-	for (int fd = 0; fd <= 2; fd++) /* the super-server's copies of the socket */
-		fds_null(fd);
 	log_redirect(log_to_parent);
 	s = make_session();
 	/* small TLS 1.3 records otherwise stall 40 ms on delayed ACKs */
@@ -391,9 +378,36 @@ void engine_main(struct conn *c)
 	R.idle_timeout = c->cfg->idle_timeout;
 	R.hold_ms = c->cfg->handshake_timeout * 1000;
 	relay_set_transport(&R, s);
-	enter_jail();
+	return s;
+}
+
+void engine_serve(gnutls_session_t s)
+{
 	wait_for_keeper();
-	if (c->cfg->delayed)
+	if (E->cfg->delayed)
 		delayed(s);
 	immediate(s);
+}
+
+void engine_main(struct conn *c)
+{
+	struct channels *ch = &c->ch;
+	const int keep[] = { c->net_in, c->net_out, ch->key[1], ch->start[1], ch->app_in[1], ch->app_out[0],
+	                     ch->ctl[0], ch->tls_in[1], ch->tls_out[0] };
+	gnutls_session_t s;
+
+	/* RLIMIT_FSIZE is 0 in the jail: a regular file as fd 1 (a test by
+	 * hand) gives EFBIG, not a silent death */
+	signal(SIGXFSZ, SIG_IGN);
+	/* the engine never outlives the parent that waits for it */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != c->parent)
+		_exit(EXIT_TEMP);
+	log_forget_syslog();
+	fds_close_except(keep, c->cfg->delayed ? 9 : 6);
+	for (int fd = 0; fd <= 2; fd++) /* the super-server's copies of the socket */
+		fds_null(fd);
+	s = engine_prepare(c);
+	enter_jail(); /* always: only the fuzz harness calls engine_serve without it */
+	engine_serve(s);
 }
