@@ -23,6 +23,7 @@ static int syslog_fd = -1;
 static int syslog_stream; /* a stream socket: lines end with a NUL */
 static int syslog_lazy;   /* connect at the next line (a child, no seccomp) */
 static int log_verbosity = LOG_LEVEL_INFO;
+static int log_facility = LOG_MAIL;
 static void (*log_sink)(enum log_level, const char *);
 
 static int syslog_connect(int type)
@@ -46,10 +47,11 @@ static void syslog_open(void)
 	}
 }
 
-void log_init(int use_syslog, int verbosity)
+void log_init(int use_syslog, int verbosity, int facility)
 {
 	log_syslog = use_syslog;
 	log_verbosity = verbosity;
+	log_facility = facility;
 	if (!use_syslog || syslog_fd >= 0)
 		return;
 	tzset(); /* the time zone file is read now, never under seccomp */
@@ -78,7 +80,7 @@ static void syslog_send(enum log_level level, const char *line)
 	if (syslog_fd < 0)
 		return;
 	strftime(stamp, sizeof stamp, "%h %e %T", localtime_r(&now, &tm));
-	n = snprintf(buf, sizeof buf, "<%d>%s ucspi-tlsd[%ld]: %s", LOG_MAIL | prio[level], stamp, (long)getpid(), line);
+	n = snprintf(buf, sizeof buf, "<%d>%s ucspi-tlsd[%ld]: %s", log_facility | prio[level], stamp, (long)getpid(), line);
 	if (n >= (int)sizeof buf)
 		n = sizeof buf - 1;
 	while (send(syslog_fd, buf, (size_t)n + (size_t)syslog_stream, MSG_NOSIGNAL) < 0 && errno == EINTR)

@@ -1,4 +1,4 @@
-/* Logging: stderr, or syslog (facility mail) when stderr is the network
+/* Logging: stderr, or syslog (facility mail, or -l) when stderr is the network
  * socket, as under inetd and xinetd.  The engine has no log of its own: its
  * lines travel to the parent over the key channel (as OpenSSH's sandboxed
  * child sends its log to the monitor). */
@@ -8,8 +8,8 @@
 enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_INFO = 1, LOG_LEVEL_DEBUG = 2 };
 
 /* use_syslog: log to syslog instead of fd 2.  verbosity: lines above it are
- * dropped. */
-void log_init(int use_syslog, int verbosity);
+ * dropped.  facility: LOG_MAIL, LOG_LOCAL0, ... (syslog.h). */
+void log_init(int use_syslog, int verbosity, int facility);
 /* In a child, before it closes descriptors: let go of the syslog socket, so
  * that a later line opens a new one instead of writing on whatever then has
  * the old descriptor's number.  (The parent never calls this: under its

@@ -3,12 +3,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "options.h"
 
 const char options_usage[] =
 	"usage: ucspi-tlsd [-nqvUhV] [-c certfile] [-k keyfile] [-u user] [-j user] [-J dir]\n"
-	"                  [-T secs] [-t secs] [-p priority] prog [args...]\n";
+	"                  [-T secs] [-t secs] [-p priority] [-l facility] prog [args...]\n";
 
 static int parse_seconds(const char *s, unsigned *out)
 {
@@ -24,11 +25,30 @@ static int parse_seconds(const char *s, unsigned *out)
 	return 0;
 }
 
+/* The syslog facilities a mail server's log may go to (not kern: a user
+ * process cannot log there). */
+static const struct { const char *name; int code; } facilities[] = {
+	{ "mail", LOG_MAIL },     { "daemon", LOG_DAEMON }, { "user", LOG_USER },     { "auth", LOG_AUTH },
+	{ "authpriv", LOG_AUTHPRIV }, { "news", LOG_NEWS }, { "uucp", LOG_UUCP },     { "local0", LOG_LOCAL0 },
+	{ "local1", LOG_LOCAL1 }, { "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 }, { "local4", LOG_LOCAL4 },
+	{ "local5", LOG_LOCAL5 }, { "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+};
+
+static int parse_facility(const char *s, int *out)
+{
+	for (size_t i = 0; i < sizeof facilities / sizeof facilities[0]; i++)
+		if (strcmp(s, facilities[i].name) == 0) {
+			*out = facilities[i].code;
+			return 0;
+		}
+	return -1;
+}
+
 /* Names the flag, in a buffer of its own (one parse at a time). */
 static const char *unknown_or_missing(int opt)
 {
 	static char msg[48];
-	int missing = opt && strchr("ckujJTtp", opt);
+	int missing = opt && strchr("ckujJTtpl", opt);
 
 	snprintf(msg, sizeof msg, missing ? "-%c needs an argument" : "unknown option -%c",
 	         opt > 0x20 && opt < 0x7f ? opt : '?');
@@ -42,6 +62,7 @@ static void defaults(struct config *cfg)
 	cfg->priority = DEFAULT_PRIORITY;
 	cfg->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
 	cfg->verbosity = 1;
+	cfg->syslog_facility = LOG_MAIL;
 }
 
 /* The environment fills in what no flag gave. */
@@ -79,7 +100,7 @@ enum options_result options_parse(struct config *cfg, int argc, char **argv,
 	*err = NULL;
 	optind = 0; /* glibc: 0 also forgets a half-read group of flags */
 	opterr = 0;
-	while ((c = getopt(argc, argv, "+nc:k:u:Uj:J:T:t:p:qvhV")) != -1) {
+	while ((c = getopt(argc, argv, "+nc:k:u:Uj:J:T:t:p:l:qvhV")) != -1) {
 		switch (c) {
 		case 'n': cfg->delayed = true; break;
 		case 'c': cfg->certfile = optarg; break;
@@ -93,6 +114,12 @@ enum options_result options_parse(struct config *cfg, int argc, char **argv,
 		case 'v': cfg->verbosity = 2; break;
 		case 'h': return OPTIONS_HELP;
 		case 'V': return OPTIONS_VERSION;
+		case 'l':
+			if (parse_facility(optarg, &cfg->syslog_facility) < 0) {
+				*err = "-l wants a syslog facility: mail, daemon, user, auth, authpriv, news, uucp, local0 to local7";
+				return OPTIONS_USAGE;
+			}
+			break;
 		case 'T':
 			if (parse_seconds(optarg, &cfg->handshake_timeout) < 0 || cfg->handshake_timeout == 0) {
 				*err = "-T wants a number of seconds from 1 to 86400";

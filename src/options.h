@@ -37,6 +37,7 @@ struct config {
 	unsigned handshake_timeout; /* -T, seconds */
 	unsigned idle_timeout;      /* -t, seconds, 0 = none */
 	int verbosity;           /* 0 quiet, 1 default, 2 verbose */
+	int syslog_facility;     /* -l, LOG_MAIL by default */
 	char **app_argv;         /* the application and its arguments */
 };
 

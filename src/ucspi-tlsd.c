@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "../sandbox/jail.h"
@@ -239,12 +240,12 @@ int main(int argc, char **argv)
 		puts(PACKAGE_STRING);
 		return 0;
 	case OPTIONS_USAGE:
-		log_init(C.fd2_is_network, 1);
+		log_init(C.fd2_is_network, 1, LOG_MAIL);
 		usage_exit(err);
 	case OPTIONS_OK:
 		break;
 	}
-	log_init(C.fd2_is_network, cfg.verbosity);
+	log_init(C.fd2_is_network, cfg.verbosity, cfg.syslog_facility);
 	C.cfg = &cfg;
 	signal(SIGPIPE, SIG_IGN);
 	C.net_in = fcntl(0, F_DUPFD_CLOEXEC, 3);

@@ -1315,7 +1315,10 @@ def setup_work():
     make_fixtures(W.fx)
 
 
-def main():
+def main(module=None):
+    """Runs the tests of module (default: this one's)."""
+    module = module or sys.modules[__name__]
+
     def skip(why):
         print('SKIP: ' + why)
         print('0 passed, 0 failed, 1 skipped')
@@ -1343,9 +1346,9 @@ def main():
     loader = unittest.TestLoader()
     names = sys.argv[1:]
     if names:
-        suite = loader.loadTestsFromNames(names, sys.modules[__name__])
+        suite = loader.loadTestsFromNames(names, module)
     else:
-        suite = loader.loadTestsFromModule(sys.modules[__name__])
+        suite = loader.loadTestsFromModule(module)
     verbosity = 2 if os.environ.get('VERBOSE', '1') != '0' else 1
     result = unittest.TextTestRunner(stream=sys.stdout, verbosity=verbosity).run(suite)
     failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)

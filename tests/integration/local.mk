@@ -5,7 +5,8 @@ TESTS += \
 	tests/integration/clients-selftest.sh \
 	tests/integration/run-matrix.sh \
 	tests/integration/behaviour.sh \
-	tests/integration/fd2-syslog.sh
+	tests/integration/fd2-syslog.sh \
+	tests/integration/compat-logging.sh
 AM_TESTS_ENVIRONMENT = top_builddir='$(abs_top_builddir)'; export top_builddir;
 EXTRA_DIST += \
 	tests/integration/README \
@@ -17,6 +18,8 @@ EXTRA_DIST += \
 	tests/integration/behaviour.sh \
 	tests/integration/behaviour.py \
 	tests/integration/fd2-syslog.sh \
+	tests/integration/compat-logging.sh \
+	tests/integration/compat_logging.py \
 	tests/integration/syslog-catcher.py \
 	tests/integration/notls-stub.sh \
 	tests/integration/fake-ucspi-tlsd.py \

@@ -3,6 +3,7 @@
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "options.h"
 
@@ -302,6 +303,32 @@ START_TEST(v_sets_verbosity_2)
 }
 END_TEST
 
+START_TEST(facility_defaults_to_mail)
+{
+	ck_assert_ok(PARSE("-c", "c", "prog"));
+	ck_assert_int_eq(cfg.syslog_facility, LOG_MAIL);
+}
+END_TEST
+
+START_TEST(l_sets_facility)
+{
+	ck_assert_ok(PARSE("-l", "local3", "-c", "c", "prog"));
+	ck_assert_int_eq(cfg.syslog_facility, LOG_LOCAL3);
+	ck_assert_ok(PARSE("-l", "daemon", "-c", "c", "prog"));
+	ck_assert_int_eq(cfg.syslog_facility, LOG_DAEMON);
+}
+END_TEST
+
+START_TEST(l_rejects_unknown_facility)
+{
+	ck_assert_usage(PARSE("-l", "kern", "-c", "c", "prog"));
+	ck_assert_ptr_nonnull(strstr(err, "-l wants a syslog facility"));
+	ck_assert_usage(PARSE("-l", "MAIL", "-c", "c", "prog"));
+	ck_assert_usage(PARSE("-c", "c", "-l"));
+	ck_assert_str_eq(err, "-l needs an argument");
+}
+END_TEST
+
 START_TEST(h_is_help)
 {
 	ck_assert_int_eq(PARSE("-h"), OPTIONS_HELP);
@@ -447,6 +474,9 @@ static Suite *options_suite(void)
 
 	tc = tcase_create("users");
 	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, facility_defaults_to_mail);
+	tcase_add_test(tc, l_sets_facility);
+	tcase_add_test(tc, l_rejects_unknown_facility);
 	tcase_add_test(tc, u_sets_app_user);
 	tcase_add_test(tc, U_reads_uid_and_gid);
 	tcase_add_test(tc, U_without_gid_is_usage_error);
