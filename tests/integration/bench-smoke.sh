@@ -1,0 +1,74 @@
+#!/bin/bash
+# Smoke test of the benchmark's two programs (no timing: `make bench` times).
+# The real xinetd runs the shipped services with bench/tinysmtp as the
+# application, and bench/loadgen drives them:
+#   smtp  (ucspi-tlsd -n):  STARTTLS sessions with a DATA whose size tinysmtp
+#                           must count back, TLS 1.3 negotiated;
+#   smtps (immediate TLS):  the same over implicit TLS;
+#   smtps without TLS (notls-stub.sh): plain sessions; a STARTTLS client
+#                           fails there (loadgen reports failures, exit 1);
+#   -H: held sessions are reported as held and then finish.
+# And tinysmtp alone: STARTTLS with an empty UCSPI-TLS reply (no Y block)
+# must end it with 111 instead of carrying on in plaintext.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$HERE/lib.sh"
+it_init
+LOADGEN=$top_builddir/bench/loadgen
+MAILFRONT=$top_builddir/bench/tinysmtp # the application in the service files
+[ -x "$LOADGEN" ] && [ -x "$MAILFRONT" ] || hard_error "bench/loadgen and bench/tinysmtp are not built"
+make_fixtures "$WORK/fx" >/dev/null || hard_error "cannot make certificates"
+TEST_CERT=$WORK/fx/ecdsa.crt TEST_KEY=$WORK/fx/ecdsa.key
+passed=0 failed=0
+
+check() { # NAME WHY-IF-FAILED (empty: passed)
+	if [ -z "$2" ]; then
+		echo "PASS: $1"; passed=$((passed + 1))
+	else
+		echo "FAIL: $1:$2"; failed=$((failed + 1)); IT_FAILED=1
+	fi
+}
+
+# sessions NAME MODE EXPECT-RC PROTO [LOADGEN-ARGS...]: run loadgen against
+# the current xinetd and check its exit status and its result line
+sessions() {
+	local name=$1 mode=$2 rc_want=$3 proto=$4 out why='' rc
+	shift 4
+	out=$("$LOADGEN" -m "$mode" -t 20 "$@" 127.0.0.1 "$XINETD_PORT" 2>"$WORK/loadgen.err")
+	rc=$?
+	[ "$rc" = "$rc_want" ] || why="$why loadgen exit $rc, not $rc_want ($(cat "$WORK/loadgen.err"));"
+	if [ "$rc_want" = 0 ]; then
+		[ "$(log_field "$out" failures)" = 0 ] || why="$why failures in: $out;"
+		[ "$(log_field "$out" proto)" = "$proto" ] || why="$why protocol not $proto in: $out;"
+	else
+		[ "$(log_field "$out" failures)" != 0 ] || why="$why no failure counted in: $out;"
+	fi
+	check "$name" "$why"
+}
+
+start_xinetd_any "$SERVICES/smtp" || hard_error "xinetd did not start"
+sessions "STARTTLS through ucspi-tlsd -n, DATA counted" starttls 0 TLS1.3 -n 4 -c 2 -d 300000
+check "ucspi-tlsd logged a TLS 1.3 session with status 0" \
+	"$(wait_log 'done .*mode=delayed proto=TLSv1.3 .*status=0$' || echo ' no such done line')"
+held=$("$LOADGEN" -H -m starttls -n 2 -t 20 127.0.0.1 "$XINETD_PORT" </dev/null 2>&1)
+check "-H holds every session, then finishes them" \
+	"$(echo "$held" | grep -q '^holding 2$' && [ "$(log_field "$(echo "$held" | tail -n 1)" failures)" = 0 ] || echo " got: $held")"
+
+start_xinetd_any "$SERVICES/smtps" || hard_error "xinetd did not start"
+sessions "immediate TLS through ucspi-tlsd, DATA counted" tls 0 TLS1.3 -n 3 -c 3 -d 100000
+
+UCSPI_TLSD=$IT_DIR/notls-stub.sh
+start_xinetd_any "$SERVICES/smtps" || hard_error "xinetd did not start"
+sessions "plain sessions straight to tinysmtp, DATA counted" plain 0 - -n 3 -c 1 -d 100000
+sessions "a STARTTLS client fails where STARTTLS is not offered" starttls 1 - -n 2 -c 1
+
+# the decrypted stream (fd 4) would say QUIT: tinysmtp must not get there
+out=$(printf 'EHLO x\r\nSTARTTLS\r\n' | UCSPITLS='' SSLCTLFD=3 SSLREADFD=4 SSLWRITEFD=1 "$MAILFRONT" 3<>/dev/null \
+	4< <(printf 'QUIT\r\n') 2>&1)
+rc=$?
+check "tinysmtp: no Y reply, no TLS: exit 111 before QUIT" \
+	"$([ "$rc" = 111 ] && echo "$out" | grep -q '^250-STARTTLS' && ! echo "$out" | grep -q '^221' || echo " exit $rc, output: $out")"
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
