@@ -10,35 +10,13 @@
 # "done" line arrived there.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-if [ -z "${FD2_IN_NAMESPACE:-}" ]; then
-	[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
-	command -v unshare >/dev/null || { echo "SKIP: no unshare"; exit 77; }
-	FD2_IN_NAMESPACE=1 exec unshare --mount --propagation private bash "$0" "$@"
-fi
 # shellcheck source=tests/integration/lib.sh
 . "$HERE/lib.sh"
+in_private_mount_ns "$0" "$@"
 it_init
 [ -x "$UCSPI_TLSD" ] || skip "no ucspi-tlsd binary at $UCSPI_TLSD"
-
-# a /dev of our own, with the real null, zero and random devices
-mkdir -p "$WORK/dev"
-for n in null zero random urandom; do
-	touch "$WORK/dev/$n" && mount --bind "/dev/$n" "$WORK/dev/$n" || hard_error "bind /dev/$n"
-done
-mount --rbind "$WORK/dev" /dev || hard_error "cannot mount a private /dev"
-SYSLOG=$WORK/syslog
-: >"$SYSLOG"
-: >"$WORK/catcher.out" # exists before the poll greps it (grep's 2 would stop the poll)
-"$PYTHON" "$HERE/syslog-catcher.py" /dev/log "$SYSLOG" >>"$WORK/catcher.out" 2>&1 &
-CATCHER=$!
-undo_dev() {
-	kill "$CATCHER" 2>/dev/null
-	umount -l /dev
-	umount -l "$WORK"/dev/* 2>/dev/null
-	it_cleanup
-}
-trap undo_dev EXIT
-poll 10 grep -q ready "$WORK/catcher.out" || hard_error "syslog catcher did not start"
+trap 'private_syslog_undo; it_cleanup' EXIT
+private_syslog || hard_error "no private syslog"
 
 # an expired certificate: served, with a warning in the log
 make_fixtures "$WORK/fx" || hard_error "cannot make certificates"

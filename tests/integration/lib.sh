@@ -217,3 +217,48 @@ wait_log() {
 log_field() {
 	printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1
 }
+
+# in_private_mount_ns SCRIPT [ARGS...]: re-run SCRIPT with bash in a mount
+# namespace of its own (unshare, as root), unless this is that run already.
+in_private_mount_ns() {
+	[ -z "${IT_MOUNT_NS:-}" ] || return 0
+	[ "$(id -u)" = 0 ] || skip "needs root"
+	command -v unshare >/dev/null || skip "no unshare"
+	IT_MOUNT_NS=1 exec unshare --mount --propagation private bash "$@"
+}
+
+# private_dev DIR: in a private mount namespace, put DIR over /dev with only
+# the real null, zero, random and urandom bound in, so that a test can bind
+# its own /dev/log without touching the machine's.  private_dev_undo DIR
+# takes it away.
+private_dev() {
+	local n
+	mkdir -p "$1" && chmod 755 "$1" || return 1
+	for n in null zero random urandom; do
+		{ : >"$1/$n" && mount --bind "/dev/$n" "$1/$n"; } || return 1
+	done
+	mount --rbind "$1" /dev
+}
+private_dev_undo() {
+	umount -l /dev
+	umount -l "$1"/* 2>/dev/null
+}
+
+# private_syslog: after it_init, in a private mount namespace: a private
+# /dev ($WORK/dev) whose /dev/log is syslog-catcher.py, writing one line per
+# message to $SYSLOG.  private_syslog_undo stops it (before it_cleanup).
+private_syslog() {
+	private_dev "$WORK/dev" || return 1
+	SYSLOG=$WORK/syslog
+	: >"$SYSLOG"
+	: >"$WORK/catcher.out" # exists before the poll greps it (grep's 2 would stop the poll)
+	"$PYTHON" "$IT_DIR/syslog-catcher.py" /dev/log "$SYSLOG" >>"$WORK/catcher.out" 2>&1 &
+	CATCHER=$!
+	poll 10 grep -q ready "$WORK/catcher.out"
+}
+private_syslog_undo() {
+	[ -n "${CATCHER:-}" ] || return 0
+	kill "$CATCHER" 2>/dev/null
+	private_dev_undo "$WORK/dev"
+	CATCHER=
+}

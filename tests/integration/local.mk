@@ -6,7 +6,8 @@ TESTS += \
 	tests/integration/run-matrix.sh \
 	tests/integration/behaviour.sh \
 	tests/integration/fd2-syslog.sh \
-	tests/integration/compat-logging.sh
+	tests/integration/compat-logging.sh \
+	tests/integration/superservers.sh
 AM_TESTS_ENVIRONMENT = top_builddir='$(abs_top_builddir)'; export top_builddir;
 EXTRA_DIST += \
 	tests/integration/README \
@@ -20,6 +21,7 @@ EXTRA_DIST += \
 	tests/integration/fd2-syslog.sh \
 	tests/integration/compat-logging.sh \
 	tests/integration/compat_logging.py \
+	tests/integration/superservers.sh \
 	tests/integration/syslog-catcher.py \
 	tests/integration/notls-stub.sh \
 	tests/integration/fake-ucspi-tlsd.py \
