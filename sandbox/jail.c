@@ -1,11 +1,15 @@
 /* chroot, uid/gid, rlimits, dumpable, no_new_privs. */
+#include "config.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "jail.h"
@@ -73,18 +77,51 @@ static int limit(int resource, rlim_t value)
 	return setrlimit(resource, &rl);
 }
 
-const char *jail_enter(const char *dir, uid_t uid, gid_t gid, bool change_ids)
+static int set_ids(uid_t uid, gid_t gid)
 {
-	if (change_ids) {
-		if (chroot(dir) < 0 || chdir("/") < 0)
-			return "chroot into the jail directory failed";
-		if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
-			return "dropping to the engine's uid and gid failed";
-	}
-	/* after the uid change: RLIMIT_NPROC counts that uid's processes */
-	if (limit(RLIMIT_NPROC, 0) < 0 || limit(RLIMIT_FSIZE, 0) < 0 || limit(RLIMIT_CORE, 0) < 0)
+	return setgroups(0, NULL) == 0 && setresgid(gid, gid, gid) == 0 && setresuid(uid, uid, uid) == 0 ? 0 : -1;
+}
+
+/* After the uid change: RLIMIT_NPROC counts that uid's processes.  (No
+ * RLIMIT_FSIZE here: the parent's fd 2 may be a log file.) */
+static const char *lock_down(void)
+{
+	if (limit(RLIMIT_NPROC, 0) < 0 || limit(RLIMIT_CORE, 0) < 0)
 		return "setting resource limits failed";
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return "prctl failed";
 	return NULL;
+}
+
+const char *jail_enter(const char *dir, uid_t uid, gid_t gid, int max_fd)
+{
+	if (chroot(dir) < 0 || chdir("/") < 0)
+		return "chroot into the jail directory failed";
+	if (set_ids(uid, gid) < 0)
+		return "dropping to the engine's uid and gid failed";
+	if (limit(RLIMIT_NOFILE, (rlim_t)max_fd + 1) < 0 || limit(RLIMIT_FSIZE, 0) < 0)
+		return "setting resource limits failed";
+#ifndef UCSPI_TLSD_SANITIZERS /* test-only: ASan reserves terabytes of address space */
+	if (limit(RLIMIT_AS, JAIL_ENGINE_MEMORY) < 0)
+		return "setting resource limits failed";
+#endif
+	return lock_down();
+}
+
+/* Only CAP_KILL survives the uid change, effective and permitted. */
+static int keep_only_cap_kill(void)
+{
+	struct __user_cap_header_struct head = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { { 0, 0, 0 } };
+
+	data[CAP_TO_INDEX(CAP_KILL)].effective = data[CAP_TO_INDEX(CAP_KILL)].permitted = CAP_TO_MASK(CAP_KILL);
+	return (int)syscall(SYS_capset, &head, data);
+}
+
+const char *jail_drop_parent(uid_t uid)
+{
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || set_ids(uid, (gid_t)uid) < 0 ||
+	    keep_only_cap_kill() < 0 || prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+		return "dropping the parent's privileges failed";
+	return lock_down();
 }

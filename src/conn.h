@@ -39,7 +39,6 @@ struct conn {
 	struct keyinfo key;
 	gnutls_priority_t priority;
 
-	bool change_ids;      /* started as root: give up privileges */
 	uid_t app_uid, tls_uid;
 	gid_t app_gid, tls_gid;
 	bool tls_uid_per_connection;

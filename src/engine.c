@@ -139,12 +139,30 @@ fail:
 	_exit(EXIT_TEMP);
 }
 
-static void enter_jail(void)
+static int highest(const int *fds, size_t n)
 {
-	const char *err = jail_enter(E->cfg->jail_dir, E->tls_uid_per_connection ? jail_connection_uid(getpid()) : E->tls_uid,
-	                             E->tls_uid_per_connection ? jail_connection_uid(getpid()) : E->tls_gid, E->change_ids);
+	int max = 2;
+
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] > max)
+			max = fds[i];
+	return max;
+}
+
+/* fds: the descriptors the engine keeps, the only ones it may read or
+ * write once filtered. */
+static void enter_jail(const int *fds, size_t n)
+{
+	uid_t uid = E->tls_uid_per_connection ? jail_connection_uid(getpid()) : E->tls_uid;
+	gid_t gid = E->tls_uid_per_connection ? (gid_t)uid : E->tls_gid;
+	const char *err = jail_enter(E->cfg->jail_dir, uid, gid, highest(fds, n));
+
+	/* after the uid change, which clears it: the engine never outlives
+	 * the parent that waits for it */
+	if (!err && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != E->parent))
+		err = "the parent is gone";
 	if (!err)
-		err = policy_engine_load();
+		err = policy_engine_load(fds, n);
 	if (err) {
 		log_error("engine sandbox: %s", err);
 		_exit(EXIT_TEMP);
@@ -394,20 +412,17 @@ void engine_main(struct conn *c)
 	struct channels *ch = &c->ch;
 	const int keep[] = { c->net_in, c->net_out, ch->key[1], ch->start[1], ch->app_in[1], ch->app_out[0],
 	                     ch->ctl[0], ch->tls_in[1], ch->tls_out[0] };
+	const size_t nkeep = c->cfg->delayed ? 9 : 6;
 	gnutls_session_t s;
 
 	/* RLIMIT_FSIZE is 0 in the jail: a regular file as fd 1 (a test by
 	 * hand) gives EFBIG, not a silent death */
 	signal(SIGXFSZ, SIG_IGN);
-	/* the engine never outlives the parent that waits for it */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != c->parent)
-		_exit(EXIT_TEMP);
 	log_forget_syslog();
-	fds_close_except(keep, c->cfg->delayed ? 9 : 6);
+	fds_close_except(keep, nkeep);
 	for (int fd = 0; fd <= 2; fd++) /* the super-server's copies of the socket */
 		fds_null(fd);
 	s = engine_prepare(c);
-	enter_jail(); /* always: only the fuzz harness calls engine_serve without it */
+	enter_jail(keep, nkeep); /* always: only the fuzz harness calls engine_serve without it */
 	engine_serve(s);
 }

@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../sandbox/jail.h"
+#include "../sandbox/policy.h"
 #include "conn.h"
 #include "fds.h"
 #include "keeper.h"
@@ -261,15 +263,28 @@ void keeper_log_done(const struct conn *c, const char *summary, int code)
 	       summary, code);
 }
 
+/* Once the key is in memory: no more root, and only the system calls that
+ * serving the engine, logging and reaping need. */
+static const char *confine(pid_t engine)
+{
+	const char *err = jail_drop_parent(jail_connection_uid(getpid()));
+
+	return err ? err : policy_parent_load(engine);
+}
+
 int keeper_run(struct conn *c, pid_t engine, pid_t app)
 {
 	struct keeper k = { .c = c, .budget = 1 };
 	int engine_status = 0, app_status = 0, code;
 	const char *err = keeper_load_key(c->cfg->keyfile, c->leaf, &k.key);
+	const char *confine_err = confine(engine);
 
 	if (err) {
 		log_error("key file %s: %s", c->cfg->keyfile, err);
 		k.failure = err;
+	} else if (confine_err) {
+		log_error("parent sandbox: %s", confine_err);
+		k.failure = confine_err;
 	} else {
 		reply(&k, KREP_READY, NULL);
 		serve(&k);

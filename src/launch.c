@@ -20,8 +20,6 @@
 
 static void drop_privileges(const struct conn *c)
 {
-	if (!c->change_ids)
-		return;
 	if (setgroups(1, &c->app_gid) < 0 || setresgid(c->app_gid, c->app_gid, c->app_gid) < 0 ||
 	    setresuid(c->app_uid, c->app_uid, c->app_uid) < 0) {
 		log_error("unable to drop to the application's uid %u: %s", (unsigned)c->app_uid, strerror(errno));

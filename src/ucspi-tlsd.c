@@ -83,8 +83,7 @@ static void resolve_ids(const char *uid_s, const char *gid_s, const char *what, 
 /* Who the application and the engine run as. */
 static void resolve_identities(void)
 {
-	C.change_ids = geteuid() == 0;
-	if (!C.change_ids)
+	if (geteuid() != 0)
 		die(EXIT_USAGE, "%s", "must be started as root: the engine's jail needs chroot and its own uid");
 	if (cfg.app_user)
 		resolve_user(cfg.app_user, "-u", &C.app_uid, &C.app_gid);
