@@ -3,6 +3,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <string.h>
@@ -55,6 +57,25 @@ static bool dir_is_empty(const char *dir)
 	return empty;
 }
 
+/* No one but root can swap the jail for another directory between this
+ * check and the chroot: every directory above it is root's and writable by
+ * no one else, or sticky (as /tmp: others cannot rename root's entries). */
+static bool ancestors_safe(const char *dir)
+{
+	char real[PATH_MAX];
+	struct stat st;
+
+	if (!realpath(dir, real))
+		return false;
+	for (char *p = strrchr(real, '/'); p; p = strrchr(real, '/')) {
+		*p = '\0';
+		if (stat(p == real ? "/" : real, &st) < 0 || st.st_uid != 0 ||
+		    ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)))
+			return false;
+	}
+	return true;
+}
+
 const char *jail_check_dir(const char *dir)
 {
 	struct stat st;
@@ -71,6 +92,8 @@ const char *jail_check_dir(const char *dir)
 		return "the jail is not a directory";
 	if (st.st_uid != 0 || (st.st_mode & 022))
 		return "the jail directory must be owned by root and writable by no one else";
+	if (!ancestors_safe(dir))
+		return "a directory above the jail is not root's, or others could rename the jail";
 	return dir_is_empty(dir) ? NULL : "the jail directory is not empty";
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The jail, proven on live sessions (issue 3 (b), (d) and the uid rules).
+"""The jail, proven on live sessions (issue 3 (b), (d), the uid rules and
+the jail directory).
 
 Runs the real ucspi-tlsd on loopback connections with the harness of
 tests/integration/behaviour.py (same environment variables, exit codes and
@@ -164,6 +165,84 @@ class Confined(B.Base):
         finally:
             os.close(watch)
         c.wait()
+
+
+# ---------------------------------------------------------------- the jail directory, root
+
+class JailDir(B.Base):
+    """-J: created safely when missing; refused (exit 100, one line naming
+    -J and the problem, the application never run) when it could give the
+    engine anything: writable, not root's, not empty, not a directory."""
+
+    def usage(self, jail, pattern, preexec=None):
+        argv = [B.BIN, '-u', 'nobody', '-J', jail, '-c', B.fx('ecdsa.crt'), '-k', B.fx('ecdsa.key'),
+                *self.app('immediate.sh')]
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env=self.env(), timeout=B.EXIT_TIMEOUT, preexec_fn=preexec)
+        err = p.stderr.decode('utf-8', 'replace')
+        self.assertEqual(p.returncode, B.EXIT_USAGE, err)
+        self.assertEqual(p.stdout, b'')
+        self.assertEqual(len(err.splitlines()), 1, 'a one-line message: ' + err)
+        self.assertRegex(err, pattern)
+        self.assertFalse(self.ran(), 'the application must never start')
+
+    def scratch(self, name):
+        path = os.path.join(self.out, name)
+        os.mkdir(path, 0o755)
+        return path
+
+    def test_missing_jail_created(self):
+        jail = os.path.join(self.out, 'new', 'empty')
+        c = self.start([B.BIN, '-u', 'nobody', '-J', jail, '-c', B.fx('ecdsa.crt'), '-k', B.fx('ecdsa.key'),
+                        *self.app('immediate.sh')])
+        cl = B.BioClient(c.sock, B.client_context(), server_hostname='mail.test')
+        cl.handshake()
+        cl.send(b'x\r\n')
+        self.assertEqual(cl.readline(), b'echo:x\r\n')
+        c.close()
+        self.finish(c, 7)
+        st = os.stat(jail)
+        self.assertEqual((st.st_uid, st.st_mode & 0o7777), (0, 0o755), 'created root-owned, 0755')
+
+    def test_writable_jail_refused(self):
+        jail = self.scratch('jail')
+        os.chmod(jail, 0o775)
+        self.usage(jail, r'^ucspi-tlsd\[\d+\]: -J %s: .*writable' % re.escape(jail))
+
+    def test_jail_not_owned_by_root_refused(self):
+        jail = self.scratch('jail')
+        os.chown(jail, B.W.nobody.pw_uid, B.W.nobody.pw_gid)
+        self.usage(jail, r'-J %s: .*owned by root' % re.escape(jail))
+
+    def test_jail_under_a_directory_others_can_write_refused(self):
+        """Another user could rename the jail away and put a full directory
+        in its place between the check and the chroot."""
+        above = self.scratch('open')
+        os.chmod(above, 0o777)  # not sticky
+        jail = os.path.join(above, 'jail')
+        os.mkdir(jail, 0o755)
+        self.usage(jail, r'-J %s: .*directory above the jail' % re.escape(jail))
+
+    def test_jail_not_empty_refused(self):
+        jail = self.scratch('jail')
+        os.symlink('/', os.path.join(jail, 'escape'))
+        self.usage(jail, r'-J %s: .*not empty' % re.escape(jail))
+
+    def test_jail_not_a_directory_refused(self):
+        path = os.path.join(self.out, 'file')
+        open(path, 'w').close()
+        self.usage(path, r'-J %s: .*not a directory' % re.escape(path))
+
+    def test_not_root_refused(self):
+        """Started without root (xinetd user = qmaild): refused, never a
+        half-jail."""
+        nobody = B.W.nobody
+
+        def drop():
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+        self.usage(B.W.jail, r'must be started as root', preexec=drop)
 
 
 # ---------------------------------------------------------------- (d) strace
