@@ -200,7 +200,9 @@ static void serve(struct keeper *k)
 
 	for (;;) {
 		ssize_t n = recv(k->c->ch.key[0], buf, sizeof buf, 0);
-		if (n < 0 && errno == EINTR)
+		/* ECONNRESET: the engine exited without reading our READY; what
+		 * it sent before (its error) is still queued behind that */
+		if (n < 0 && (errno == EINTR || errno == ECONNRESET))
 			continue;
 		if (n <= 0)
 			return;
