@@ -9,6 +9,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include "certstore.h"
 #include "options.h"
 #include "signreq.h"
 
@@ -33,11 +34,10 @@ struct conn {
 	char local_ip[46], local_port[6], remote_ip[46], remote_port[6];
 
 	/* public material, parsed once before the fork */
-	gnutls_pcert_st pcerts[16];
-	unsigned npcerts;
-	gnutls_x509_crt_t leaf; /* the parent checks the key against it */
-	struct keyinfo key;
+	struct certstore certs;
 	gnutls_priority_t priority;
+	bool tickets;         /* session tickets, with the engine's key for this period */
+	unsigned char ticket_key[64];
 
 	uid_t app_uid, tls_uid;
 	gid_t app_gid, tls_gid;

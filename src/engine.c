@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <signal.h>
+#include <stdint.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -20,6 +21,7 @@
 #include "fds.h"
 #include "log.h"
 #include "relay.h"
+#include "session.h"
 
 static struct conn *E;     /* for the GnuTLS callbacks */
 static struct relay R;     /* large buffers: not on the stack */
@@ -47,7 +49,8 @@ static void log_to_parent(enum log_level level, const char *line)
 	send_text(KMSG_LOG, level, line);
 }
 
-static int ask_parent(uint32_t op, gnutls_sign_algorithm_t algo, const gnutls_datum_t *in, gnutls_datum_t *sig)
+static int ask_parent(uint32_t op, void *key_index, gnutls_sign_algorithm_t algo, const gnutls_datum_t *in,
+                      gnutls_datum_t *sig)
 {
 	static struct kreq q;
 	static struct krep rep;
@@ -57,6 +60,7 @@ static int ask_parent(uint32_t op, gnutls_sign_algorithm_t algo, const gnutls_da
 		return GNUTLS_E_PK_SIGN_FAILED;
 	memset(&q.h, 0, sizeof q.h);
 	q.h.op = op;
+	q.h.key = (uint32_t)(uintptr_t)key_index;
 	q.h.algo = (uint32_t)algo;
 	q.h.len = in->size;
 	memcpy(q.data, in->data, in->size);
@@ -78,26 +82,29 @@ static int ask_parent(uint32_t op, gnutls_sign_algorithm_t algo, const gnutls_da
 static int sign_hash_cb(gnutls_privkey_t key, gnutls_sign_algorithm_t algo, void *ud, unsigned flags,
                         const gnutls_datum_t *hash, gnutls_datum_t *sig)
 {
-	(void)key, (void)ud, (void)flags;
-	return ask_parent(KMSG_SIGN_HASH, algo, hash, sig);
+	(void)key, (void)flags;
+	return ask_parent(KMSG_SIGN_HASH, ud, algo, hash, sig);
 }
 
 static int sign_data_cb(gnutls_privkey_t key, gnutls_sign_algorithm_t algo, void *ud, unsigned flags,
                         const gnutls_datum_t *data, gnutls_datum_t *sig)
 {
-	(void)key, (void)ud, (void)flags;
-	return ask_parent(KMSG_SIGN_DATA, algo, data, sig);
+	(void)key, (void)flags;
+	return ask_parent(KMSG_SIGN_DATA, ud, algo, data, sig);
 }
 
+/* ud: the key's index in the certificate table, which the parent shares */
 static int key_info_cb(gnutls_privkey_t key, unsigned flags, void *ud)
 {
-	(void)key, (void)ud;
+	const struct keyinfo *k = &E->certs.keys[(uintptr_t)ud];
+
+	(void)key;
 	if (flags & GNUTLS_PRIVKEY_INFO_PK_ALGO)
-		return (int)E->key.pk;
+		return (int)k->pk;
 	if (flags & GNUTLS_PRIVKEY_INFO_PK_ALGO_BITS)
-		return (int)E->key.bits;
+		return (int)k->bits;
 	if (flags & GNUTLS_PRIVKEY_INFO_HAVE_SIGN_ALGO)
-		return sign_algo_allowed(&E->key, (gnutls_sign_algorithm_t)GNUTLS_FLAGS_TO_SIGN_ALGO(flags));
+		return sign_algo_allowed(k, (gnutls_sign_algorithm_t)GNUTLS_FLAGS_TO_SIGN_ALGO(flags));
 	return -1;
 }
 
@@ -116,26 +123,25 @@ static void wait_for_keeper(void)
 
 static gnutls_session_t make_session(void)
 {
+	static gnutls_privkey_t keys[CERTSTORE_MAX];
 	gnutls_certificate_credentials_t cred;
-	gnutls_privkey_t pk;
 	gnutls_session_t s;
+	const char *err = "unable to set up the TLS session";
 
-	/* The parent checked key and certificate once; without this flag
+	/* The parent checked keys and certificates once; without this flag
 	 * GnuTLS would spend the one signature on a self-test. */
-	if (gnutls_certificate_allocate_credentials(&cred) < 0 || gnutls_privkey_init(&pk) < 0)
+	if (gnutls_certificate_allocate_credentials(&cred) < 0)
 		goto fail;
 	gnutls_certificate_set_flags(cred, GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH);
 	/* no decrypt callback: RSA key exchange does not exist here */
-	if (gnutls_privkey_import_ext4(pk, NULL, sign_data_cb, sign_hash_cb, NULL, NULL, key_info_cb, 0) < 0 ||
-	    gnutls_certificate_set_key(cred, NULL, 0, E->pcerts, E->npcerts, pk) < 0)
-		goto fail;
-	if (gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NO_SIGNAL | GNUTLS_NO_TICKETS) < 0 ||
-	    gnutls_priority_set(s, E->priority) < 0 ||
-	    gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred) < 0)
-		goto fail;
-	return s;
+	for (uintptr_t i = 0; i < E->certs.n; i++)
+		if (gnutls_privkey_init(&keys[i]) < 0 ||
+		    gnutls_privkey_import_ext4(keys[i], (void *)i, sign_data_cb, sign_hash_cb, NULL, NULL, key_info_cb, 0) < 0)
+			goto fail;
+	if (!(err = session_new(E, cred, keys, &s)))
+		return s;
 fail:
-	log_error("unable to set up the TLS session");
+	log_error("%s", err);
 	_exit(EXIT_TEMP);
 }
 
@@ -213,26 +219,10 @@ static const char *handshake(gnutls_session_t s, unsigned *ms)
 	return NULL;
 }
 
-/* The client's SNI, lower-cased, or NULL when it sent none. */
-static const char *client_sni(gnutls_session_t s)
-{
-	static char sni[256];
-	size_t len = sizeof sni - 1;
-	unsigned type;
-
-	if (gnutls_server_name_get(s, sni, &len, &type, 0) != 0 || type != GNUTLS_NAME_DNS)
-		return NULL;
-	sni[len] = '\0';
-	for (char *p = sni; *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
-	return sni;
-}
-
 void engine_session_env(gnutls_session_t s, struct envblock *b)
 {
 	char bits[16];
-	const char *suite = gnutls_ciphersuite_get(s), *sni = client_sni(s);
+	const char *suite = gnutls_ciphersuite_get(s), *sni = session_sni(s);
 
 	envblock_init(b);
 	envblock_add(b, "SSL_PROTOCOL", ucspienv_protocol_name(gnutls_protocol_get_name(gnutls_protocol_get_version(s))));
@@ -243,6 +233,7 @@ void engine_session_env(gnutls_session_t s, struct envblock *b)
 	envblock_add(b, "SSL_SESSION_RESUMED", gnutls_session_is_resumed(s) ? "Resumed" : "Initial");
 	if (sni)
 		envblock_add(b, "SSL_TLS_SNI_SERVERNAME", sni);
+	session_env(s, b);
 }
 
 /* Write all of buf to a non-blocking fd, within the handshake timeout. */
@@ -285,7 +276,7 @@ static void send_start_block(const struct envblock *b)
 static void summary(gnutls_session_t s, bool tls, unsigned hs_ms)
 {
 	char line[KMSG_MAXTEXT + 1];
-	const char *suite = tls ? gnutls_ciphersuite_get(s) : NULL, *sni = tls ? client_sni(s) : NULL;
+	const char *suite = tls ? gnutls_ciphersuite_get(s) : NULL, *sni = tls ? session_sni(s) : NULL;
 
 	snprintf(line, sizeof line, "proto=%s cipher=%s sni=%s resumed=%s handshake_ms=%u in=%llu out=%llu%s%s%s",
 	         tls ? ucspienv_protocol_name(gnutls_protocol_get_name(gnutls_protocol_get_version(s))) : "none",

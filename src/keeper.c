@@ -118,7 +118,7 @@ const char *keeper_load_key(const char *file, gnutls_x509_crt_t cert, gnutls_pri
 
 struct keeper {
 	struct conn *c;
-	gnutls_privkey_t key; /* NULL once wiped */
+	gnutls_privkey_t keys[CERTSTORE_MAX]; /* by certificate index; NULL once wiped */
 	unsigned budget;      /* signatures left; refused requests count too */
 	unsigned log_lines;   /* engine log lines taken so far */
 	bool handshake_done;  /* the engine said so: TLS was up */
@@ -126,11 +126,13 @@ struct keeper {
 	const char *failure;  /* why the parent ended the session */
 };
 
-static void wipe_key(struct keeper *k)
+static void wipe_keys(struct keeper *k)
 {
-	if (k->key)
-		gnutls_privkey_deinit(k->key); /* GnuTLS zeroes the key's numbers */
-	k->key = NULL;
+	for (unsigned i = 0; i < CERTSTORE_MAX; i++) {
+		if (k->keys[i])
+			gnutls_privkey_deinit(k->keys[i]); /* GnuTLS zeroes the key's numbers */
+		k->keys[i] = NULL;
+	}
 }
 
 static void reply(struct keeper *k, uint32_t status, const gnutls_datum_t *sig)
@@ -144,28 +146,28 @@ static void reply(struct keeper *k, uint32_t status, const gnutls_datum_t *sig)
 	send(k->c->ch.key[0], &rep, sizeof rep.h + rep.h.len, MSG_NOSIGNAL);
 }
 
-static int sign(struct keeper *k, const struct kreq *req, gnutls_datum_t *sig)
+static int sign(gnutls_privkey_t key, const struct kreq *req, gnutls_datum_t *sig)
 {
 	gnutls_datum_t in = { (unsigned char *)req->data, req->h.len };
 
 	if (req->h.op == KMSG_SIGN_DATA)
-		return gnutls_privkey_sign_data2(k->key, req->h.algo, 0, &in, sig);
+		return gnutls_privkey_sign_data2(key, req->h.algo, 0, &in, sig);
 	if (req->h.algo == GNUTLS_SIGN_RSA_RAW) /* in: a DigestInfo, checked */
-		return gnutls_privkey_sign_hash(k->key, 0, GNUTLS_PRIVKEY_SIGN_FLAG_TLS1_RSA, &in, sig);
-	return gnutls_privkey_sign_hash2(k->key, req->h.algo, 0, &in, sig);
+		return gnutls_privkey_sign_hash(key, 0, GNUTLS_PRIVKEY_SIGN_FLAG_TLS1_RSA, &in, sig);
+	return gnutls_privkey_sign_hash2(key, req->h.algo, 0, &in, sig);
 }
 
 /* Returns 0 to go on, -1 to end the session. */
 static int answer_sign(struct keeper *k, const struct kreq *req)
 {
-	const char *why = kreq_check_sign(req, &k->c->key, 1);
+	const char *why = kreq_check_sign(req, k->c->certs.keys, k->c->certs.n);
 	gnutls_datum_t sig = { NULL, 0 };
 
-	if (!why && (!k->key || k->budget == 0))
+	if (!why && (!k->keys[req->h.key] || k->budget == 0))
 		why = "signature budget spent";
 	if (k->budget)
 		k->budget--;
-	if (!why && (sign(k, req, &sig) < 0 || sig.size > SIGNREP_MAXSIG))
+	if (!why && (sign(k->keys[req->h.key], req, &sig) < 0 || sig.size > SIGNREP_MAXSIG))
 		why = "signing failed";
 	if (why) {
 		k->failure = why;
@@ -176,7 +178,7 @@ static int answer_sign(struct keeper *k, const struct kreq *req)
 	}
 	/* budget spent: the key goes before the engine can go on */
 	if (k->budget == 0)
-		wipe_key(k);
+		wipe_keys(k);
 	reply(k, KREP_SIGNED, &sig);
 	log_debug("signed for the engine: %s", req->h.algo == GNUTLS_SIGN_RSA_RAW ? "RSA PKCS#1 v1.5"
 	          : gnutls_sign_get_name(req->h.algo));
@@ -219,7 +221,7 @@ static void serve(struct keeper *k)
 				return;
 			break;
 		case KMSG_HANDSHAKE_DONE:
-			wipe_key(k);
+			wipe_keys(k);
 			k->budget = 0;
 			k->handshake_done = true;
 			break;
@@ -265,8 +267,8 @@ void keeper_log_done(const struct conn *c, const char *summary, int code)
 	       summary, code);
 }
 
-/* Once the key is in memory: no more root, and only the system calls that
- * serving the engine, logging and reaping need. */
+/* Once the keys are in memory: no more root, and only the system calls
+ * that serving the engine, logging and reaping need. */
 static const char *confine(pid_t engine)
 {
 	const char *err = jail_drop_parent(jail_connection_uid(getpid()));
@@ -274,15 +276,30 @@ static const char *confine(pid_t engine)
 	return err ? err : policy_parent_load(engine);
 }
 
+/* Every certificate's key, each checked against its certificate: the
+ * engine may ask for any of them until the handshake is done. */
+static const char *load_keys(struct keeper *k)
+{
+	const struct certstore *cs = &k->c->certs;
+
+	for (unsigned i = 0; i < cs->n; i++) {
+		const char *err = keeper_load_key(cs->e[i].keyfile, cs->e[i].leaf, &k->keys[i]);
+		if (err) {
+			log_error("key file %s: %s", cs->e[i].keyfile, err);
+			return err;
+		}
+	}
+	return NULL;
+}
+
 int keeper_run(struct conn *c, pid_t engine, pid_t app)
 {
 	struct keeper k = { .c = c, .budget = 1 };
 	int engine_status = 0, app_status = 0, code;
-	const char *err = keeper_load_key(c->cfg->keyfile, c->leaf, &k.key);
+	const char *err = load_keys(&k);
 	const char *confine_err = confine(engine);
 
 	if (err) {
-		log_error("key file %s: %s", c->cfg->keyfile, err);
 		k.failure = err;
 	} else if (confine_err) {
 		log_error("parent sandbox: %s", confine_err);
@@ -291,7 +308,7 @@ int keeper_run(struct conn *c, pid_t engine, pid_t app)
 		reply(&k, KREP_READY, NULL);
 		serve(&k);
 	}
-	wipe_key(&k);
+	wipe_keys(&k);
 	close(c->ch.key[0]);
 	if (k.failure)
 		kill(engine, SIGKILL);

@@ -8,10 +8,11 @@
 #include "options.h"
 
 const char options_usage[] =
-	"usage: ucspi-tlsd [-nqvUhV] [-c certfile] [-k keyfile] [-u user] [-j user] [-J dir]\n"
-	"                  [-T secs] [-t secs] [-p priority] [-l facility] prog [args...]\n";
+	"usage: ucspi-tlsd [-nqvUxehV] [-c certfile] [-k keyfile] [-d certdir] [-u user] [-j user]\n"
+	"                  [-J dir] [-T secs] [-t secs] [-p priority] [-l facility] [-a|-A cafile]\n"
+	"                  [-C crlfile] [-s ticketkeyfile] [-S secs] [-L protocols] prog [args...]\n";
 
-static int parse_seconds(const char *s, unsigned *out)
+static int parse_seconds(const char *s, unsigned *out, unsigned long max)
 {
 	char *end;
 	unsigned long v;
@@ -19,7 +20,7 @@ static int parse_seconds(const char *s, unsigned *out)
 	if (*s < '0' || *s > '9')
 		return -1;
 	v = strtoul(s, &end, 10);
-	if (*end != '\0' || v > 86400)
+	if (*end != '\0' || v > max)
 		return -1;
 	*out = (unsigned)v;
 	return 0;
@@ -48,7 +49,7 @@ static int parse_facility(const char *s, int *out)
 static const char *unknown_or_missing(int opt)
 {
 	static char msg[48];
-	int missing = opt && strchr("ckujJTtpl", opt);
+	int missing = opt && strchr("ckdujJTtplaACsSL", opt);
 
 	snprintf(msg, sizeof msg, missing ? "-%c needs an argument" : "unknown option -%c",
 	         opt > 0x20 && opt < 0x7f ? opt : '?');
@@ -61,6 +62,7 @@ static void defaults(struct config *cfg)
 	cfg->jail_dir = DEFAULT_JAIL_DIR;
 	cfg->priority = DEFAULT_PRIORITY;
 	cfg->handshake_timeout = DEFAULT_HANDSHAKE_TIMEOUT;
+	cfg->ticket_lifetime = DEFAULT_TICKET_LIFETIME;
 	cfg->verbosity = 1;
 	cfg->syslog_facility = LOG_MAIL;
 }
@@ -91,6 +93,33 @@ static const char *apply_environment(struct config *cfg, const char *(*getenv_fn
 	return NULL;
 }
 
+/* Each protocol 1 to 255 bytes, at most ALPN_MAX of them. */
+static int alpn_list_valid(const char *list)
+{
+	unsigned count = 0;
+
+	for (const char *p = list;; p++) {
+		size_t n = strcspn(p, ",");
+		if (n == 0 || n > 255 || ++count > ALPN_MAX)
+			return 0;
+		p += n;
+		if (!*p)
+			return 1;
+	}
+}
+
+/* Flags that only make sense with others. */
+static const char *check_combinations(const struct config *cfg)
+{
+	if (cfg->client_crl && cfg->client_certs == CLIENT_CERTS_NONE)
+		return "-C needs -a or -A";
+	if (cfg->tickets_with_client_certs && !cfg->ticket_keyfile)
+		return "-e needs -s";
+	if (cfg->alpn && !alpn_list_valid(cfg->alpn))
+		return "-L wants up to 8 comma-separated protocol names of 1 to 255 bytes";
+	return NULL;
+}
+
 enum options_result options_parse(struct config *cfg, int argc, char **argv,
                                   const char *(*getenv_fn)(const char *), const char **err)
 {
@@ -100,7 +129,7 @@ enum options_result options_parse(struct config *cfg, int argc, char **argv,
 	*err = NULL;
 	optind = 0; /* glibc: 0 also forgets a half-read group of flags */
 	opterr = 0;
-	while ((c = getopt(argc, argv, "+nc:k:u:Uj:J:T:t:p:l:qvhV")) != -1) {
+	while ((c = getopt(argc, argv, "+nc:k:d:xu:Uj:J:T:t:p:l:a:A:C:s:S:eL:qvhV")) != -1) {
 		switch (c) {
 		case 'n': cfg->delayed = true; break;
 		case 'c': cfg->certfile = optarg; break;
@@ -110,6 +139,23 @@ enum options_result options_parse(struct config *cfg, int argc, char **argv,
 		case 'j': cfg->tls_user = optarg; break;
 		case 'J': cfg->jail_dir = optarg; break;
 		case 'p': cfg->priority = optarg; break;
+		case 'd': cfg->certdir = optarg; break;
+		case 'x': cfg->refuse_unknown_names = true; break;
+		case 'a':
+		case 'A':
+			cfg->client_certs = c == 'a' ? CLIENT_CERTS_REQUEST : CLIENT_CERTS_REQUIRE;
+			cfg->client_ca = optarg;
+			break;
+		case 'C': cfg->client_crl = optarg; break;
+		case 's': cfg->ticket_keyfile = optarg; break;
+		case 'e': cfg->tickets_with_client_certs = true; break;
+		case 'L': cfg->alpn = optarg; break;
+		case 'S':
+			if (parse_seconds(optarg, &cfg->ticket_lifetime, TICKET_PERIOD) < 0 || cfg->ticket_lifetime == 0) {
+				*err = "-S wants a number of seconds from 1 to 21600";
+				return OPTIONS_USAGE;
+			}
+			break;
 		case 'q': cfg->verbosity = 0; break;
 		case 'v': cfg->verbosity = 2; break;
 		case 'h': return OPTIONS_HELP;
@@ -121,13 +167,13 @@ enum options_result options_parse(struct config *cfg, int argc, char **argv,
 			}
 			break;
 		case 'T':
-			if (parse_seconds(optarg, &cfg->handshake_timeout) < 0 || cfg->handshake_timeout == 0) {
+			if (parse_seconds(optarg, &cfg->handshake_timeout, 86400) < 0 || cfg->handshake_timeout == 0) {
 				*err = "-T wants a number of seconds from 1 to 86400";
 				return OPTIONS_USAGE;
 			}
 			break;
 		case 't':
-			if (parse_seconds(optarg, &cfg->idle_timeout) < 0) {
+			if (parse_seconds(optarg, &cfg->idle_timeout, 86400) < 0) {
 				*err = "-t wants a number of seconds from 0 to 86400";
 				return OPTIONS_USAGE;
 			}
@@ -143,5 +189,7 @@ enum options_result options_parse(struct config *cfg, int argc, char **argv,
 	}
 	cfg->app_argv = argv + optind;
 	*err = apply_environment(cfg, getenv_fn);
+	if (!*err)
+		*err = check_combinations(cfg);
 	return *err ? OPTIONS_USAGE : OPTIONS_OK;
 }

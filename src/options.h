@@ -20,6 +20,13 @@
 #define DEFAULT_JAIL_DIR "/var/lib/ucspi-tlsd/empty"
 #endif
 #define DEFAULT_HANDSHAKE_TIMEOUT 30
+/* Session tickets: their lifetime, and how long one engine ticket key lasts
+ * (a lifetime longer than that could not be honoured). */
+#define DEFAULT_TICKET_LIFETIME 3600
+#define TICKET_PERIOD 21600
+#define ALPN_MAX 8 /* protocols in -L */
+
+enum client_certs { CLIENT_CERTS_NONE, CLIENT_CERTS_REQUEST, CLIENT_CERTS_REQUIRE };
 
 struct config {
 	bool delayed;            /* -n */
@@ -34,6 +41,15 @@ struct config {
 	const char *tls_gid;
 	const char *jail_dir;    /* -J */
 	const char *priority;    /* -p */
+	const char *certdir;     /* -d: one chain per NAME.crt, key in NAME.key */
+	bool refuse_unknown_names; /* -x: unrecognized_name for an SNI no certificate names */
+	enum client_certs client_certs; /* -a (request) or -A (require) */
+	const char *client_ca;   /* -a, -A: CA file the client's certificate must chain to */
+	const char *client_crl;  /* -C */
+	const char *ticket_keyfile; /* -s: session tickets' master key */
+	unsigned ticket_lifetime;   /* -S, seconds */
+	bool tickets_with_client_certs; /* -e */
+	const char *alpn;        /* -L: comma-separated protocol names */
 	unsigned handshake_timeout; /* -T, seconds */
 	unsigned idle_timeout;      /* -t, seconds, 0 = none */
 	int verbosity;           /* 0 quiet, 1 default, 2 verbose */

@@ -22,6 +22,7 @@
 #include "fds.h"
 #include "log.h"
 #include "options.h"
+#include "tickets.h"
 #include "ucspienv.h"
 
 static struct config cfg;
@@ -114,47 +115,18 @@ static void network_addresses(void)
 	               ucspienv_format_addr(&remote, C.remote_ip, C.remote_port) == 0;
 }
 
-/* What the engine's info callback and the parent's checks need to know
- * about the key, from the leaf's public key. */
-static void certificate_key_facts(void)
+/* The certificate chains and their keys' public facts, parsed once here
+ * so that the engine inherits them. */
+static void load_certificates(void)
 {
-	C.key.pk = (gnutls_pk_algorithm_t)gnutls_pubkey_get_pk_algorithm(C.pcerts[0].pubkey, &C.key.bits);
-	if (C.key.pk == GNUTLS_PK_ECDSA &&
-	    gnutls_pubkey_export_ecc_raw2(C.pcerts[0].pubkey, &C.key.curve, NULL, NULL, 0) < 0)
-		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile, "unreadable EC key");
-	if (C.key.pk != GNUTLS_PK_RSA && C.key.pk != GNUTLS_PK_ECDSA && C.key.pk != GNUTLS_PK_EDDSA_ED25519)
-		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile, "key type not supported (RSA, ECDSA or Ed25519)");
-	if (C.key.pk == GNUTLS_PK_RSA && C.key.bits < 2048)
-		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile, "RSA key shorter than 2048 bits");
-}
+	const char *problem, *file;
 
-/* The certificate chain and the key's public facts, parsed once here so
- * that the engine inherits them. */
-static void load_certificate(void)
-{
-	const char *problem;
-	int ret;
-
-	if ((problem = fds_file_problem(cfg.certfile)))
+	if ((problem = certstore_add(&C.certs, cfg.certfile, cfg.keyfile)))
 		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile, problem);
-	C.npcerts = sizeof C.pcerts / sizeof C.pcerts[0];
-	unsigned max = C.npcerts;
-	ret = gnutls_pcert_list_import_x509_file(C.pcerts, &C.npcerts, cfg.certfile, GNUTLS_X509_FMT_PEM, NULL, NULL,
-	                                         GNUTLS_X509_CRT_LIST_SORT);
-	if (ret == GNUTLS_E_SHORT_MEMORY_BUFFER || ret == GNUTLS_E_UNIMPLEMENTED_FEATURE) /* GnuTLS sorts 16 */
-		die(EXIT_TEMP, "certificate file %s: more than %u certificates in the chain", cfg.certfile, max);
-	if (ret < 0)
-		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile,
-		    ret == GNUTLS_E_BASE64_DECODING_ERROR || ret == GNUTLS_E_NO_CERTIFICATE_FOUND
-		        ? "no PEM certificate in it" : gnutls_strerror(ret));
-	if (gnutls_x509_crt_init(&C.leaf) < 0 ||
-	    gnutls_x509_crt_import(C.leaf, &C.pcerts[0].cert, GNUTLS_X509_FMT_DER) < 0)
-		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile, "unusable certificate");
-	certificate_key_facts();
-	if (gnutls_x509_crt_get_expiration_time(C.leaf) < time(NULL))
-		log_error("certificate file %s: the certificate has expired (served anyway)", cfg.certfile);
+	if (cfg.certdir && (problem = certstore_add_dir(&C.certs, cfg.certdir, &file)))
+		die(EXIT_TEMP, "%s %s: %s", file == cfg.certdir ? "-d" : "certificate file", file, problem);
+	certstore_load_ocsp(&C.certs);
 }
-
 
 /* RSA key exchange is removed from any string: the key keeper has no
  * decrypt operation, so it could only fail, late and obscurely. */
@@ -167,6 +139,25 @@ static void load_priority(void)
 		die(EXIT_USAGE, "%s", "-p: priority string too long");
 	if (gnutls_priority_init(&C.priority, full, &where) < 0)
 		die(EXIT_USAGE, "-p: bad priority string at '%.*s'", where ? (int)strcspn(where, ":") : 0, where ? where : "");
+}
+
+/* Tickets stay off with client certificates unless -e: a ticket carries the
+ * client's identity, and the engine that holds the ticket key could mint one. */
+static void load_ticket_key(void)
+{
+	const char *problem;
+
+	if (!cfg.ticket_keyfile)
+		return;
+	if (cfg.client_certs != CLIENT_CERTS_NONE && !cfg.tickets_with_client_certs) {
+		log_debug("session tickets off: client certificates are asked for (-e enables them)");
+		return;
+	}
+	if (!tickets_version_ok(gnutls_check_version(NULL)))
+		die(EXIT_USAGE, "-s: session tickets need GnuTLS 3.6.14 or later (this is %s)", gnutls_check_version(NULL));
+	if ((problem = tickets_engine_key(cfg.ticket_keyfile, time(NULL), TICKET_PERIOD, C.ticket_key)))
+		die(EXIT_TEMP, "ticket key file %s: %s", cfg.ticket_keyfile, problem);
+	C.tickets = true;
 }
 
 static void make_channels(void)
@@ -255,8 +246,9 @@ int main(int argc, char **argv)
 	resolve_identities();
 	if ((jail_err = jail_check_dir(cfg.jail_dir)))
 		die(EXIT_USAGE, "-J %s: %s", cfg.jail_dir, jail_err);
-	load_certificate();
+	load_certificates();
 	load_priority();
+	load_ticket_key();
 	make_channels();
 	C.parent = getpid();
 	pid_t engine = spawn(engine_main);

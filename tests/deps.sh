@@ -3,7 +3,8 @@
 # the build and the tests need, when any is missing.
 UCSPI_TLSD_PACKAGES="autoconf automake make gcc pkg-config libgnutls28-dev libseccomp-dev check
  xinetd mailfront gnutls-bin openssl swaks stunnel4 python3 iproute2 procps strace mandoc util-linux
- ucspi-tcp s6 execline systemd libbsd0 libevent-2.1-7 libsystemd0 libtirpc3 libwrap0"
+ ucspi-tcp s6 execline systemd libbsd0 libevent-2.1-7 libsystemd0 libtirpc3 libwrap0
+ python3-cryptography"
 # openbsd-inetd conflicts with xinetd as a Debian package: the tests run its
 # inetd binary from the extracted .deb (its libraries are in the list above).
 OPENBSD_INETD_DIR=/var/cache/ucspi-tlsd-tests/openbsd-inetd

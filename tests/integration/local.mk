@@ -7,7 +7,8 @@ TESTS += \
 	tests/integration/behaviour.sh \
 	tests/integration/fd2-syslog.sh \
 	tests/integration/compat-logging.sh \
-	tests/integration/superservers.sh
+	tests/integration/superservers.sh \
+	tests/integration/features.sh
 AM_TESTS_ENVIRONMENT = top_builddir='$(abs_top_builddir)'; export top_builddir;
 EXTRA_DIST += \
 	tests/integration/README \
@@ -22,6 +23,9 @@ EXTRA_DIST += \
 	tests/integration/compat-logging.sh \
 	tests/integration/compat_logging.py \
 	tests/integration/superservers.sh \
+	tests/integration/features.sh \
+	tests/integration/features.py \
+	tests/integration/make-feature-fixtures.sh \
 	tests/integration/syslog-catcher.py \
 	tests/integration/notls-stub.sh \
 	tests/integration/fake-ucspi-tlsd.py \

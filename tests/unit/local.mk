@@ -17,3 +17,12 @@ tests_unit_check_options_SOURCES = tests/unit/check_options.c
 tests_unit_check_options_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
 tests_unit_check_options_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_check_options_LDADD = libpure.a $(GNUTLS_LIBS) $(CHECK_LIBS)
+
+# The TLS features' flags and ticket key derivation (src/tickets.c does file
+# I/O, so it is linked here by itself rather than put in libpure.a).
+check_PROGRAMS += tests/unit/check_features
+TESTS += tests/unit/check_features
+tests_unit_check_features_SOURCES = tests/unit/check_features.c src/tickets.c src/fds.c
+tests_unit_check_features_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src
+tests_unit_check_features_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_check_features_LDADD = libpure.a $(GNUTLS_LIBS) $(CHECK_LIBS)
