@@ -383,6 +383,8 @@ gnutls_session_t engine_prepare(struct conn *c)
 	relay_init(&R, c->net_in, c->net_out, ch->app_in[1], ch->app_out[0], c->cfg->delayed ? ch->ctl[0] : -1);
 	relay_nonblock(ch->tls_in[1]);
 	relay_nonblock(ch->tls_out[0]);
+	relay_widen_pipe(ch->tls_in[1]);
+	relay_widen_pipe(ch->tls_out[0]);
 	relay_nonblock(ch->start[1]);
 	R.idle_timeout = c->cfg->idle_timeout;
 	R.hold_ms = c->cfg->handshake_timeout * 1000;

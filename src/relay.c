@@ -26,6 +26,18 @@ void relay_nonblock(int fd)
 		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+/* A pipe holds 64 KiB by default: four records, so bulk data costs the
+ * engine and the application a wake-up each every four records.  The kernel
+ * takes the pages only while data waits in them, so an idle connection
+ * costs no more. */
+#define APP_PIPE_SIZE (1 << 20)
+
+void relay_widen_pipe(int fd)
+{
+	if (fd >= 0)
+		fcntl(fd, F_SETPIPE_SZ, APP_PIPE_SIZE); /* best effort: not a pipe, or a limit, leaves it as it is */
+}
+
 static long long now_ms(void)
 {
 	struct timespec ts;
@@ -66,6 +78,8 @@ void relay_init(struct relay *r, int net_in, int net_out, int to_app, int from_a
 	relay_nonblock(to_app);
 	relay_nonblock(from_app);
 	relay_nonblock(ctl);
+	relay_widen_pipe(to_app);
+	relay_widen_pipe(from_app);
 }
 
 static void close_fd(int *fd)

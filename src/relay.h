@@ -54,6 +54,10 @@ enum relay_result {
  * not allowed. */
 void relay_nonblock(int fd);
 
+/* Give a pipe to or from the application room for bulk data (before the
+ * jail too). */
+void relay_widen_pipe(int fd);
+
 /* Prepare r for the plaintext phase (r->tls NULL): fds are made
  * non-blocking, buffers empty. */
 void relay_init(struct relay *r, int net_in, int net_out, int to_app, int from_app, int ctl);

@@ -8,6 +8,8 @@
 #   smtps without TLS (notls-stub.sh): plain sessions; a STARTTLS client
 #                           fails there (loadgen reports failures, exit 1);
 #   -H: held sessions are reported as held and then finish.
+# The pipes between ucspi-tlsd's engine and the application hold 1 MiB
+# (bulk DATA: fewer wake-ups): an application wrapper reports their sizes.
 # And tinysmtp alone: STARTTLS with an empty UCSPI-TLS reply (no Y block)
 # must end it with 111 instead of carrying on in plaintext.
 set -u
@@ -57,6 +59,28 @@ check "-H holds every session, then finishes them" \
 
 start_xinetd_any "$SERVICES/smtps" || hard_error "xinetd did not start"
 sessions "immediate TLS through ucspi-tlsd, DATA counted" tls 0 TLS1.3 -n 3 -c 3 -d 100000
+
+# pipe_sizes SERVICE MODE FDS: the sizes of the application's pipes FDS
+# (F_GETPIPE_SZ, in the application), one session through SERVICE
+pipe_sizes() {
+	local app=$MAILFRONT
+	mkdir -p -m 1777 "$WORK/pipes"
+	rm -f "$WORK/pipes/sizes"
+	cat >"$WORK/pipes/app" <<-EOF
+	#!/bin/sh
+	python3 -c 'import fcntl, sys; print(*(fcntl.fcntl(int(fd), fcntl.F_GETPIPE_SZ) for fd in sys.argv[2:]), file=open(sys.argv[1], "w"))' '$WORK/pipes/sizes' $3
+	exec '$app'
+	EOF
+	chmod 755 "$WORK/pipes/app"
+	MAILFRONT=$WORK/pipes/app start_xinetd_any "$SERVICES/$1" || hard_error "xinetd did not start"
+	"$LOADGEN" -m "$2" -n 1 -t 20 127.0.0.1 "$XINETD_PORT" >/dev/null 2>&1
+	cat "$WORK/pipes/sizes" 2>/dev/null
+}
+sizes=$(pipe_sizes smtps tls '0 1')
+check "immediate mode: fds 0 and 1 are 1 MiB pipes" "$([ "$sizes" = '1048576 1048576' ] || echo " sizes: $sizes")"
+sizes=$(pipe_sizes smtp starttls '0 1 4 5')
+check "delayed mode: fds 0, 1, SSLREADFD and SSLWRITEFD are 1 MiB pipes" \
+	"$([ "$sizes" = '1048576 1048576 1048576 1048576' ] || echo " sizes: $sizes")"
 
 UCSPI_TLSD=$IT_DIR/notls-stub.sh
 start_xinetd_any "$SERVICES/smtps" || hard_error "xinetd did not start"
