@@ -33,12 +33,59 @@ const char *session_sni(gnutls_session_t s)
 
 /* ---- the certificate ---- */
 
-/* Did the client offer a signature algorithm this key can make? */
+/* TLS 1.2 ties the certificate's key type to the cipher suite, so the
+ * suites the ClientHello offers are noted before GnuTLS picks one. */
+static struct {
+	bool ecdsa, rsa; /* an ECDHE_ECDSA (also Ed25519) or ECDHE_RSA suite */
+} offered;
+
+static gnutls_kx_algorithm_t suite_kx(const unsigned char *id)
+{
+	unsigned char cs[2];
+	gnutls_kx_algorithm_t kx;
+	gnutls_cipher_algorithm_t cipher;
+	gnutls_mac_algorithm_t mac;
+	gnutls_protocol_t min;
+
+	for (size_t i = 0; gnutls_cipher_suite_info(i, cs, &kx, &cipher, &mac, &min); i++)
+		if (cs[0] == id[0] && cs[1] == id[1])
+			return kx;
+	return GNUTLS_KX_UNKNOWN;
+}
+
+/* msg: the ClientHello body, not yet parsed by GnuTLS (RFC 5246 7.4.1.2):
+ * version (2), random (32), session_id (1 + n), cipher_suites (2 + n). */
+static int note_offered_suites(gnutls_session_t s, unsigned htype, unsigned when, unsigned incoming,
+                               const gnutls_datum_t *msg)
+{
+	const unsigned char *p = msg->data;
+	size_t at = 34, n;
+
+	(void)s, (void)htype, (void)when, (void)incoming;
+	if (msg->size <= at)
+		return 0;
+	at += 1 + (size_t)p[at];
+	if (msg->size < at + 2)
+		return 0;
+	n = (size_t)p[at] << 8 | p[at + 1];
+	at += 2;
+	for (size_t i = 0; i + 1 < n && at + i + 1 < msg->size; i += 2) {
+		gnutls_kx_algorithm_t kx = suite_kx(p + at + i);
+		offered.ecdsa |= kx == GNUTLS_KX_ECDHE_ECDSA;
+		offered.rsa |= kx == GNUTLS_KX_ECDHE_RSA;
+	}
+	return 0; /* GnuTLS judges the message itself */
+}
+
+/* Can the client use this key: a signature algorithm it offered that the
+ * key can make, and in TLS 1.2 a cipher suite for the key's type? */
 static bool client_can_verify(const struct keyinfo *key, void *arg)
 {
 	gnutls_session_t s = arg;
 	gnutls_sign_algorithm_t algo;
 
+	if (gnutls_protocol_get_version(s) == GNUTLS_TLS1_2 && !(key->pk == GNUTLS_PK_RSA ? offered.rsa : offered.ecdsa))
+		return false;
 	for (unsigned i = 0; gnutls_sign_algorithm_get_requested(s, i, &algo) == 0; i++)
 		if (sign_algo_allowed(key, algo))
 			return true;
@@ -130,6 +177,7 @@ static const char *configure(gnutls_session_t s, gnutls_certificate_credentials_
 {
 	if (gnutls_priority_set(s, S->priority) < 0 || gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred) < 0)
 		return "unable to set up the TLS session";
+	gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_PRE, note_offered_suites);
 	if (S->cfg->refuse_unknown_names)
 		gnutls_handshake_set_post_client_hello_function(s, refuse_unknown_name);
 	if (S->cfg->client_certs != CLIENT_CERTS_NONE)
