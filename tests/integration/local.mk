@@ -8,7 +8,8 @@ TESTS += \
 	tests/integration/fd2-syslog.sh \
 	tests/integration/compat-logging.sh \
 	tests/integration/superservers.sh \
-	tests/integration/features.sh
+	tests/integration/features.sh \
+	tests/integration/readme.sh
 AM_TESTS_ENVIRONMENT = top_builddir='$(abs_top_builddir)'; export top_builddir;
 EXTRA_DIST += \
 	tests/integration/README \
@@ -26,6 +27,7 @@ EXTRA_DIST += \
 	tests/integration/features.sh \
 	tests/integration/features.py \
 	tests/integration/make-feature-fixtures.sh \
+	tests/integration/readme.sh \
 	tests/integration/syslog-catcher.py \
 	tests/integration/notls-stub.sh \
 	tests/integration/fake-ucspi-tlsd.py \
