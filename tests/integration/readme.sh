@@ -50,7 +50,7 @@ private_syslog || hard_error "no private syslog"
 # a fresh clone: the tracked files, or (a dist tarball) the tree without
 # build products
 mkdir "$WORK/src"
-if git -C "$top_srcdir" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+if [ -e "$top_srcdir/.git" ] && command -v git >/dev/null; then
 	(cd "$top_srcdir" && git ls-files -z | xargs -0 cp --parents -t "$WORK/src") || hard_error "copy"
 else
 	(cd "$top_srcdir" && find . \( -name '_build*' -o -name '*.o' -o -name '*.a' \) -prune -o -type f -print0 |
