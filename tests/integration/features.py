@@ -513,6 +513,76 @@ class ClientCerts(Features):
             self.assertIn('%s %s' % (flag, missing), served.log())
 
 
+    def test_delayed_Y_reply_carries_client_vars(self):
+        """-n -a: after STARTTLS the 'Y' reply has the SSL_CLIENT_*
+        variables of a verified certificate, and none for a rogue one."""
+        for name, verified in (('client', True), ('rogue', False)):
+            with self.subTest(name=name):
+                self.out = os.path.join(self.out, name)
+                os.makedirs(self.out)
+                os.chmod(self.out, 0o1777)
+                c = self.start(self.argv('-n', '-T', '5', '-a', ffx('ca.crt'), app=self.app('ucspitls.py', 'Y')))
+                pl = B.Plain(c.sock)
+                self.assertEqual(pl.readline(), b'220 ready\r\n')
+                ctx = B.client_context()
+                ctx.load_cert_chain(ffx(name + '.crt'), ffx(name + '.key'))
+                cl = B.BioClient(c.sock, ctx, server_hostname='mail.test', initial=pl.buf)
+                cl.handshake()
+                cl.send(b'EHLO client.test\r\n')
+                self.assertEqual(cl.readline(), b'250 EHLO client.test\r\n')
+                c.close()
+                self.finish(c, 0)
+                block = self.assert_block(self.step(self.app_state(), 'ctl_done')['block'])
+                if verified:
+                    self.assert_client_vars(block)
+                else:
+                    self.assert_no_client_vars(block)
+                self.out = os.path.dirname(self.out)
+
+    def test_resumed_session_keeps_verified_client_vars(self):
+        """-a -s -e: a session resumed with a ticket still has the client's
+        (re-verified) certificate variables, and no signature was made."""
+        server = lambda n, out: self.tlsd('-v', '-a', ffx('ca.crt'), '-s', ffx('ticket1.key'), '-e')(n, out)
+        out, served = self.gnutls_cli('-r', '--x509certfile', ffx('client.crt'), '--x509keyfile', ffx('client.key'),
+                                      server=server, count=2)
+        self.assertIn('This is a resumed session', out, out)
+        self.assertEqual(served[1].signatures(), 0, served[1].log())
+        for s in served:
+            self.assert_client_vars(s.env())
+
+
+# ---------------------------------------------------------------- certificate directory errors
+
+class DirErrors(Features):
+
+    def dir_with(self, files):
+        """A directory with files {name: fixture path}."""
+        d = os.path.join(self.out, 'certs')
+        os.mkdir(d)
+        for name, src in files.items():
+            shutil.copy(ffx(src), os.path.join(d, name))
+        return d
+
+    def test_directory_problems(self):
+        """A missing key, a key of another certificate, no NAME.crt, no
+        directory: status 111 and a line naming the file, before the
+        client gets a byte."""
+        missing = os.path.join(self.out, 'nonexistent')
+        cases = [({'x.crt': 'sni/a.crt'}, 'key file {d}/x.key: '),
+                 ({'x.crt': 'sni/a.crt', 'x.key': 'sni/wild.key'}, 'key file {d}/x.key: the key does not match'),
+                 ({'x.pem': 'sni/a.crt'}, '-d {d}: no NAME.crt in it'),
+                 (None, '-d %s: ' % missing)]
+        for files, why in cases:
+            with self.subTest(why=why):
+                shutil.rmtree(os.path.join(self.out, 'certs'), ignore_errors=True)
+                d = self.dir_with(files) if files is not None else missing
+                out, (served,) = self.gnutls_cli(server=self.tlsd('-d', d))
+                self.assertEqual(served.proc.returncode, B.EXIT_TEMP, served.log())
+                self.assertIn(why.format(d=d), served.log())
+                self.assertIsNone(served.env())
+                self.assertNotIn('Handshake was completed', out)
+
+
 # ---------------------------------------------------------------- ALPN
 
 class Alpn(Features):
