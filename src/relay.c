@@ -100,6 +100,18 @@ static ssize_t transport_pull(gnutls_transport_ptr_t p, void *data, size_t n)
 	struct relay *r = p;
 	ssize_t k;
 
+	if (r->tls && r->held_off == r->held_len) { /* TLS up: read ahead, not a header at a time */
+		k = read(r->net_in, r->held, sizeof r->held);
+		if (k == 0) {
+			r->peer_eof = true;
+			errno = EAGAIN;
+		}
+		if (k <= 0)
+			return -1;
+		r->raw_in += (unsigned long long)k;
+		r->held_off = 0;
+		r->held_len = (size_t)k;
+	}
 	if (r->held_off < r->held_len) {
 		k = (ssize_t)(r->held_len - r->held_off);
 		if ((size_t)k > n)
@@ -108,14 +120,9 @@ static ssize_t transport_pull(gnutls_transport_ptr_t p, void *data, size_t n)
 		r->held_off += (size_t)k;
 		return k;
 	}
-	k = read(r->net_in, data, n);
+	k = read(r->net_in, data, n); /* the handshake: what it asks for */
 	if (k > 0)
 		r->raw_in += (unsigned long long)k;
-	if (k == 0 && r->tls) {
-		r->peer_eof = true;
-		errno = EAGAIN;
-		return -1;
-	}
 	return k;
 }
 
@@ -392,6 +399,8 @@ enum relay_result relay_run(struct relay *r)
 		    (gnutls_record_check_pending(r->tls) > 0 || r->held_off < r->held_len)) {
 			if (net_input(r) == RELAY_ERROR)
 				return RELAY_ERROR;
+			if (r->down.len && r->to_app >= 0) /* each record on at once: the application works meanwhile */
+				app_write(r);
 			continue;
 		}
 		if (want_net_read(r)) {

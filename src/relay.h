@@ -11,6 +11,8 @@
 #define RELAY_BUFSIZE 65536
 /* Largest prefix of TLS bytes the plaintext phase may hold back. */
 #define RELAY_HELDSIZE 16384
+/* The TLS phase reads the network this much at a time: four records. */
+#define RELAY_READAHEAD 65536
 
 struct buf {
 	unsigned char data[RELAY_BUFSIZE];
@@ -35,7 +37,9 @@ struct relay {
 	bool holding;            /* plaintext phase: stopped at a TLS record */
 	long long hold_until;    /* ... until then at most (monotonic ms) */
 	unsigned hold_ms;        /* how long a hold may last: the handshake timeout */
-	unsigned char held[RELAY_HELDSIZE]; /* those bytes, for the handshake */
+	/* those bytes (at most RELAY_HELDSIZE), for the handshake; once TLS is
+	 * up, what the transport read ahead for GnuTLS */
+	unsigned char held[RELAY_READAHEAD];
 	size_t held_len, held_off;
 
 	unsigned long long bytes_in, bytes_out;
