@@ -38,6 +38,7 @@ struct conn {
 	gnutls_priority_t priority;
 	bool tickets;         /* session tickets, with the engine's key for this period */
 	unsigned char ticket_key[64];
+	const char *tls_problem; /* -o: why this connection runs without TLS */
 
 	uid_t app_uid, tls_uid;
 	gid_t app_gid, tls_gid;

@@ -108,15 +108,17 @@ static int key_info_cb(gnutls_privkey_t key, unsigned flags, void *ud)
 	return -1;
 }
 
-/* Block until the parent has loaded the key and found it matches. */
-static void wait_for_keeper(void)
+/* Block until the parent has loaded the key and found it matches
+ * (KREP_READY), or with -o found a problem (KREP_NO_TLS). */
+static uint32_t wait_for_keeper(void)
 {
 	struct krep rep;
 	ssize_t k = relay_wait(E->ch.key[1], POLLIN, (int)E->cfg->handshake_timeout * 1000) < 0
 	                    ? -1 : recv(E->ch.key[1], &rep, sizeof rep, 0);
 
-	if (k != (ssize_t)sizeof rep.h || rep.h.status != KREP_READY)
+	if (k != (ssize_t)sizeof rep.h || (rep.h.status != KREP_READY && rep.h.status != KREP_NO_TLS))
 		_exit(EXIT_TEMP); /* the parent has said why */
+	return rep.h.status;
 }
 
 /* ---- set-up, all before the jail ---- */
@@ -354,6 +356,7 @@ __attribute__((noreturn)) static void delayed(gnutls_session_t s)
 		finish(s, false, 0, R.reason ? FAILED : ENDED_BY_PEER, R.reason ? R.reason : "network write error");
 	if (discarded > 0)
 		log_info("discarded %ld bytes of plaintext the application had not read when it asked for TLS", discarded);
+	send_text(KMSG_HANDSHAKE_START, 0, ""); /* the parent's deadline starts */
 	err = handshake(s, &ms);
 	if (err) /* the application sees EOF on all three descriptors */
 		finish(s, false, 0, ENDED_BY_PEER, err);
@@ -369,6 +372,22 @@ __attribute__((noreturn)) static void delayed(gnutls_session_t s)
 	run_tls(s, E->ch.tls_in[1], E->ch.tls_out[0], ms);
 }
 
+/* -o, after a certificate or key problem: the application runs without
+ * UCSPITLS, and the engine relays plaintext until both sides are done. */
+__attribute__((noreturn)) static void plaintext_only(gnutls_session_t s)
+{
+	struct envblock b;
+
+	close_fd(&R.ctl);
+	envblock_init(&b);
+	envblock_add(&b, START_NO_TLS, "1");
+	envblock_finish(&b);
+	send_start_block(&b);
+	if (relay_run(&R) == RELAY_ERROR)
+		finish(s, false, 0, ENDED_BY_PEER, R.reason);
+	finish(s, false, 0, ENDED, NULL);
+}
+
 gnutls_session_t engine_prepare(struct conn *c)
 {
 	struct channels *ch = &c->ch;
@@ -377,7 +396,7 @@ gnutls_session_t engine_prepare(struct conn *c)
 
 	E = c;
 	log_redirect(log_to_parent);
-	s = make_session();
+	s = c->tls_problem ? NULL : make_session(); /* no certificate to serve */
 	/* small TLS 1.3 records otherwise stall 40 ms on delayed ACKs */
 	setsockopt(c->net_out, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	relay_init(&R, c->net_in, c->net_out, ch->app_in[1], ch->app_out[0], c->cfg->delayed ? ch->ctl[0] : -1);
@@ -388,13 +407,15 @@ gnutls_session_t engine_prepare(struct conn *c)
 	relay_nonblock(ch->start[1]);
 	R.idle_timeout = c->cfg->idle_timeout;
 	R.hold_ms = c->cfg->handshake_timeout * 1000;
-	relay_set_transport(&R, s);
+	if (s)
+		relay_set_transport(&R, s);
 	return s;
 }
 
 void engine_serve(gnutls_session_t s)
 {
-	wait_for_keeper();
+	if (wait_for_keeper() == KREP_NO_TLS)
+		plaintext_only(s);
 	if (E->cfg->delayed)
 		delayed(s);
 	immediate(s);

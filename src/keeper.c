@@ -5,12 +5,15 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../sandbox/jail.h"
@@ -116,15 +119,33 @@ const char *keeper_load_key(const char *file, gnutls_x509_crt_t cert, gnutls_pri
 
 /* ---- answering the engine ---- */
 
+/* The parent's own handshake deadline is this much later than the engine's,
+ * so that an honest engine always reports its handshake timeout first. */
+#define DEADLINE_GRACE_MS 2000
+
 struct keeper {
 	struct conn *c;
-	gnutls_privkey_t keys[CERTSTORE_MAX]; /* by certificate index; NULL once wiped */
+	gnutls_privkey_t keys[CERTSTORE_MAX]; /* by certificate index; NULL once wiped (or -o) */
 	unsigned budget;      /* signatures left; refused requests count too */
 	unsigned log_lines;   /* engine log lines taken so far */
 	bool handshake_done;  /* the engine said so: TLS was up */
+	long long deadline;   /* monotonic ms by which the handshake is done; 0: none */
 	char summary[KMSG_MAXTEXT + 1];
 	const char *failure;  /* why the parent ended the session */
 };
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void arm_deadline(struct keeper *k)
+{
+	k->deadline = now_ms() + (long long)k->c->cfg->handshake_timeout * 1000 + DEADLINE_GRACE_MS;
+}
 
 static void wipe_keys(struct keeper *k)
 {
@@ -157,33 +178,33 @@ static int sign(gnutls_privkey_t key, const struct kreq *req, gnutls_datum_t *si
 	return gnutls_privkey_sign_hash2(key, req->h.algo, 0, &in, sig);
 }
 
-/* Returns 0 to go on, -1 to end the session. */
-static int answer_sign(struct keeper *k, const struct kreq *req)
+/* NULL to go on, or why the session ends (the engine has been told). */
+static const char *answer_sign(struct keeper *k, const struct kreq *req)
 {
 	const char *why = kreq_check_sign(req, k->c->certs.keys, k->c->certs.n);
 	gnutls_datum_t sig = { NULL, 0 };
 
-	if (!why && (!k->keys[req->h.key] || k->budget == 0))
+	if (!why && k->c->tls_problem)
+		why = "no key (-o)";
+	else if (!why && (!k->keys[req->h.key] || k->budget == 0))
 		why = "signature budget spent";
 	if (k->budget)
 		k->budget--;
 	if (!why && (sign(k->keys[req->h.key], req, &sig) < 0 || sig.size > SIGNREP_MAXSIG))
 		why = "signing failed";
 	if (why) {
-		k->failure = why;
-		log_error("refused a signing request: %s", why);
 		gnutls_free(sig.data);
 		reply(k, KREP_REFUSED, NULL);
-		return -1;
+		return why;
 	}
-	/* budget spent: the key goes before the engine can go on */
+	/* budget spent: the keys go before the engine can go on */
 	if (k->budget == 0)
 		wipe_keys(k);
 	reply(k, KREP_SIGNED, &sig);
 	log_debug("signed for the engine: %s", req->h.algo == GNUTLS_SIGN_RSA_RAW ? "RSA PKCS#1 v1.5"
 	          : gnutls_sign_get_name(req->h.algo));
 	gnutls_free(sig.data);
-	return 0;
+	return NULL;
 }
 
 static void text_of(const struct kreq *req, char *out)
@@ -193,50 +214,91 @@ static void text_of(const struct kreq *req, char *out)
 	log_sanitize(out);
 }
 
-/* Serve the engine until it closes the channel or misbehaves. */
-static void serve(struct keeper *k)
+/* NULL to go on, or why the session ends. */
+static const char *handle(struct keeper *k, const struct kreq *req)
 {
-	static unsigned char buf[sizeof(struct kreq) + 1];
-	struct kreq req;
 	char text[KMSG_MAXTEXT + 1];
 
+	switch (req->h.op) {
+	case KMSG_SIGN_HASH:
+	case KMSG_SIGN_DATA:
+		return answer_sign(k, req);
+	case KMSG_HANDSHAKE_START: /* arms the deadline once, in delayed mode */
+		if (k->deadline || k->handshake_done || !k->c->cfg->delayed || k->c->tls_problem)
+			return "unexpected handshake-start message";
+		arm_deadline(k);
+		return NULL;
+	case KMSG_HANDSHAKE_DONE:
+		wipe_keys(k);
+		k->budget = 0;
+		k->handshake_done = true;
+		k->deadline = 0;
+		return NULL;
+	case KMSG_LOG: /* an honest engine logs a handful of lines */
+		if (++k->log_lines > ENGINE_LOG_LINES)
+			return "too many log lines from the engine";
+		text_of(req, text);
+		log_line((enum log_level)req->h.key, text);
+		return NULL;
+	case KMSG_SUMMARY:
+		text_of(req, text);
+		if (kmsg_summary_problem(text))
+			return kmsg_summary_problem(text);
+		memcpy(k->summary, text, sizeof k->summary);
+		return NULL;
+	default:
+		return "unknown operation";
+	}
+}
+
+/* The next message, within the deadline.  Returns its length, 0 when the
+ * engine closed the channel, -1 on an error or a timeout (k->failure). */
+static ssize_t next_message(struct keeper *k, unsigned char *buf, size_t size)
+{
+	struct pollfd p = { .fd = k->c->ch.key[0], .events = POLLIN };
+
 	for (;;) {
-		ssize_t n = recv(k->c->ch.key[0], buf, sizeof buf, 0);
+		int ms = -1;
+		if (k->deadline) {
+			long long left = k->deadline - now_ms();
+			if (left <= 0) {
+				k->failure = "the engine did not finish the handshake within the handshake timeout";
+				return -1;
+			}
+			ms = left > INT_MAX ? INT_MAX : (int)left;
+		}
+		int ready = poll(&p, 1, ms);
+		if (ready < 0 && errno != EINTR)
+			return -1;
+		if (ready <= 0)
+			continue; /* the deadline is looked at above */
+		ssize_t n = recv(p.fd, buf, size, MSG_DONTWAIT);
 		/* ECONNRESET: the engine exited without reading our READY; what
 		 * it sent before (its error) is still queued behind that */
-		if (n < 0 && (errno == EINTR || errno == ECONNRESET))
-			continue;
-		if (n <= 0)
-			return;
+		if (n >= 0 || (errno != EINTR && errno != EAGAIN && errno != ECONNRESET))
+			return n;
+	}
+}
+
+/* Serve the engine until it closes the channel, breaks a rule or stays
+ * silent past the deadline. */
+static void serve(struct keeper *k)
+{
+	static unsigned char buf[sizeof(struct kreq) + 1]; /* one more: a longer message shows */
+	struct kreq req;
+	ssize_t n;
+
+	while ((n = next_message(k, buf, sizeof buf)) > 0) {
 		const char *why = kreq_decode(buf, (size_t)n, &req);
+		if (!why)
+			why = handle(k, &req);
 		if (why) {
 			k->failure = why;
-			log_error("bad message from the engine: %s", why);
-			return;
-		}
-		switch (req.h.op) {
-		case KMSG_SIGN_HASH:
-		case KMSG_SIGN_DATA:
-			if (answer_sign(k, &req) < 0)
-				return;
-			break;
-		case KMSG_HANDSHAKE_DONE:
-			wipe_keys(k);
-			k->budget = 0;
-			k->handshake_done = true;
-			break;
-		case KMSG_LOG:
-			if (++k->log_lines > ENGINE_LOG_LINES)
-				break;
-			text_of(&req, text);
-			log_line((enum log_level)req.h.key, k->log_lines < ENGINE_LOG_LINES ? text
-			         : "more lines from the engine dropped");
-			break;
-		case KMSG_SUMMARY:
-			text_of(&req, k->summary);
 			break;
 		}
 	}
+	if (k->failure)
+		log_error("ended the session with the engine: %s", k->failure);
 }
 
 static int exit_code(int status)
@@ -254,9 +316,6 @@ static void reap(pid_t pid, int *status)
 
 void keeper_log_done(const struct conn *c, const char *summary, int code)
 {
-	/* the summary comes from the engine: it may not pose as our fields */
-	if (strstr(summary, "status=") || strstr(summary, "remote=") || strstr(summary, "mode="))
-		summary = "proto=unknown reason=\"malformed summary from the engine\"";
 	bool v6 = c->have_addrs && strchr(c->remote_ip, ':');
 	/* a session that failed is an error: -q still logs it */
 	void (*log_fn)(const char *, ...) __attribute__((format(printf, 1, 2))) =
@@ -265,6 +324,12 @@ void keeper_log_done(const struct conn *c, const char *summary, int code)
 	log_fn("done remote=%s%s%s%s%s mode=%s %s status=%d", v6 ? "[" : "", c->have_addrs ? c->remote_ip : "-",
 	       v6 ? "]" : "", c->have_addrs ? ":" : "", c->have_addrs ? c->remote_port : "", c->cfg->delayed ? "delayed" : "immediate",
 	       summary, code);
+}
+
+void keeper_no_tls(struct conn *c, const char *what, const char *file, const char *problem)
+{
+	c->tls_problem = problem;
+	log_error("%s %s: %s; -o: the application runs without UCSPITLS (no STARTTLS)", what, file, problem);
 }
 
 /* Once the keys are in memory: no more root, and only the system calls
@@ -278,12 +343,16 @@ static const char *confine(pid_t engine)
 
 /* Every certificate's key, each checked against its certificate: the
  * engine may ask for any of them until the handshake is done. */
-static const char *load_keys(struct keeper *k)
+static const char *load_keys(struct conn *c, gnutls_privkey_t *keys)
 {
-	const struct certstore *cs = &k->c->certs;
+	const struct certstore *cs = &c->certs;
 
 	for (unsigned i = 0; i < cs->n; i++) {
-		const char *err = keeper_load_key(cs->e[i].keyfile, cs->e[i].leaf, &k->keys[i]);
+		const char *err = keeper_load_key(cs->e[i].keyfile, cs->e[i].leaf, &keys[i]);
+		if (err && c->cfg->fallback) {
+			keeper_no_tls(c, "key file", cs->e[i].keyfile, err);
+			return NULL;
+		}
 		if (err) {
 			log_error("key file %s: %s", cs->e[i].keyfile, err);
 			return err;
@@ -292,40 +361,61 @@ static const char *load_keys(struct keeper *k)
 	return NULL;
 }
 
-int keeper_run(struct conn *c, pid_t engine, pid_t app)
+/* The end of a connection: kill the engine if the parent ended the session,
+ * reap both children, log the "done" line; returns the exit status. */
+static int end_session(struct keeper *k, pid_t engine, pid_t app)
 {
-	struct keeper k = { .c = c, .budget = 1 };
 	int engine_status = 0, app_status = 0, code;
-	const char *err = load_keys(&k);
-	const char *confine_err = confine(engine);
 
-	if (err) {
-		k.failure = err;
-	} else if (confine_err) {
-		log_error("parent sandbox: %s", confine_err);
-		k.failure = confine_err;
-	} else {
-		reply(&k, KREP_READY, NULL);
-		serve(&k);
-	}
-	wipe_keys(&k);
-	close(c->ch.key[0]);
-	if (k.failure)
+	wipe_keys(k);
+	close(k->c->ch.key[0]);
+	if (k->failure)
 		kill(engine, SIGKILL);
 	reap(engine, &engine_status);
 	reap(app, &app_status);
 	code = exit_code(app_status);
-	if (engine_status != 0 || k.failure)
+	if (engine_status != 0 || k->failure)
 		code = EXIT_TEMP;
-	if (!k.summary[0]) {
-		if (WIFSIGNALED(engine_status) && !k.failure)
-			snprintf(k.summary, sizeof k.summary, "proto=%s reason=\"engine killed by signal %d%s\"",
-			         k.handshake_done ? "unknown" : "none", WTERMSIG(engine_status),
+	if (!k->summary[0]) {
+		if (WIFSIGNALED(engine_status) && !k->failure)
+			snprintf(k->summary, sizeof k->summary, "proto=%s reason=\"engine killed by signal %d%s\"",
+			         k->handshake_done ? "unknown" : "none", WTERMSIG(engine_status),
 			         WTERMSIG(engine_status) == SIGSYS ? " (seccomp: forbidden system call)" : "");
 		else
-			snprintf(k.summary, sizeof k.summary, "proto=%s reason=\"%s\"", k.handshake_done ? "unknown" : "none",
-			         k.failure ? k.failure : "engine failed");
+			snprintf(k->summary, sizeof k->summary, "proto=%s reason=\"%s\"", k->handshake_done ? "unknown" : "none",
+			         k->failure ? k->failure : "engine failed");
 	}
-	keeper_log_done(c, k.summary, code);
+	keeper_log_done(k->c, k->summary, code);
 	return code;
+}
+
+int keeper_session(struct conn *c, gnutls_privkey_t *keys, const char *failure, pid_t engine, pid_t app)
+{
+	struct keeper k = { .c = c, .budget = 1, .failure = failure };
+
+	memcpy(k.keys, keys, sizeof k.keys);
+	if (c->tls_problem) { /* -o: the keys loaded before the problem go too */
+		wipe_keys(&k);
+		k.budget = 0;
+	}
+	if (!failure) {
+		reply(&k, c->tls_problem ? KREP_NO_TLS : KREP_READY, NULL);
+		if (!c->cfg->delayed) /* delayed mode: from the engine's handshake-start */
+			arm_deadline(&k);
+		serve(&k);
+	}
+	return end_session(&k, engine, app);
+}
+
+int keeper_run(struct conn *c, pid_t engine, pid_t app)
+{
+	gnutls_privkey_t keys[CERTSTORE_MAX] = { NULL };
+	const char *err = c->tls_problem ? NULL : load_keys(c, keys);
+	const char *confine_err = confine(engine);
+
+	if (!err && confine_err) {
+		log_error("parent sandbox: %s", confine_err);
+		err = confine_err;
+	}
+	return keeper_session(c, keys, err, engine, app);
 }

@@ -30,6 +30,8 @@ enum client_certs { CLIENT_CERTS_NONE, CLIENT_CERTS_REQUEST, CLIENT_CERTS_REQUIR
 
 struct config {
 	bool delayed;            /* -n */
+	bool fallback;           /* -o: with -n, a certificate or key problem
+	                            starts the application without UCSPITLS */
 	const char *certfile;    /* -c, CERTFILE */
 	const char *keyfile;     /* -k, KEYFILE */
 	const char *app_user;    /* -u */

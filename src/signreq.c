@@ -67,9 +67,10 @@ const char *kreq_decode(const unsigned char *buf, size_t received, struct kreq *
 	case KMSG_SIGN_HASH:
 	case KMSG_SIGN_DATA:
 		break;
+	case KMSG_HANDSHAKE_START:
 	case KMSG_HANDSHAKE_DONE:
 		if (out->h.len != 0 || out->h.key != 0 || out->h.algo != 0)
-			return "malformed handshake-done message";
+			return "malformed handshake message";
 		break;
 	case KMSG_LOG:
 	case KMSG_SUMMARY:
@@ -81,6 +82,16 @@ const char *kreq_decode(const unsigned char *buf, size_t received, struct kreq *
 		return "unknown operation";
 	}
 	memcpy(out->data, buf + sizeof out->h, out->h.len);
+	return NULL;
+}
+
+const char *kmsg_summary_problem(const char *text)
+{
+	static const char *const parents[] = { "remote=", "mode=", "status=" };
+
+	for (size_t i = 0; i < sizeof parents / sizeof parents[0]; i++)
+		if (strstr(text, parents[i]))
+			return "summary poses as the parent's fields";
 	return NULL;
 }
 

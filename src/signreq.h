@@ -26,6 +26,8 @@ enum kmsg_op {
 	KMSG_HANDSHAKE_DONE = 3, /* no more signatures will be needed */
 	KMSG_LOG = 4,            /* a log line (text) */
 	KMSG_SUMMARY = 5,        /* the session's fields for the final log line (text) */
+	KMSG_HANDSHAKE_START = 6, /* delayed mode: the handshake begins; the
+	                             parent's deadline starts (once) */
 };
 
 struct kreq_header {
@@ -46,6 +48,8 @@ enum krep_status {
 	KREP_READY = 1,   /* key loaded and matches the certificate: go ahead */
 	KREP_SIGNED = 2,  /* sig holds the signature */
 	KREP_REFUSED = 3, /* request refused; the session ends */
+	KREP_NO_TLS = 4,  /* -o: a certificate or key problem; relay plaintext
+	                     to an application started without UCSPITLS */
 };
 
 struct krep_header {
@@ -77,6 +81,10 @@ const char *kreq_decode(const unsigned char *buf, size_t received, struct kreq *
  * the parent may sign it, else the reason in words.  Does not count the
  * budget: that is the keeper's state. */
 const char *kreq_check_sign(const struct kreq *req, const struct keyinfo *keys, size_t nkeys);
+
+/* Is this engine summary fit for the "done" line?  NULL, or the reason it
+ * is not: it may not carry the fields the parent writes itself. */
+const char *kmsg_summary_problem(const char *text);
 
 /* Is data the SHA-256/384/512 DigestInfo that TLS 1.2 RSA PKCS#1 signs? */
 int digestinfo_valid(const unsigned char *data, size_t len);

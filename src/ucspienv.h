@@ -32,6 +32,11 @@ int envblock_add(struct envblock *b, const char *name, const char *value);
 /* Terminate the block; returns its length. */
 size_t envblock_finish(struct envblock *b);
 
+/* An entry of the start block (engine -> launcher), never of a 'Y' reply:
+ * -o found a certificate or key problem, so the application runs without
+ * UCSPITLS and without the UCSPI-TLS descriptors. */
+#define START_NO_TLS "UCSPITLSD_NO_TLS"
+
 /* Parse a finished block, calling fn for each entry.  Returns the number of
  * entries, or -1 if the block is malformed (no final \0, a bare NAME, a bad
  * name or value); fn is then called for no entry. */

@@ -81,7 +81,7 @@ END_TEST
 
 START_TEST(decode_unknown_op_refused)
 {
-	static const uint32_t ops[] = { 0, KMSG_SUMMARY + 1, 0xffffffffu };
+	static const uint32_t ops[] = { 0, KMSG_HANDSHAKE_START + 1, 0xffffffffu };
 	for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
 		size_t n = put(ops[i], 0, 0, 0, 0, 0);
 		ck_assert_refused(kreq_decode(buf, n, &req));
@@ -89,31 +89,34 @@ START_TEST(decode_unknown_op_refused)
 }
 END_TEST
 
+/* The handshake messages carry nothing: loop tests run for each. */
+static const uint32_t handshake_ops[] = { KMSG_HANDSHAKE_DONE, KMSG_HANDSHAKE_START };
+
 START_TEST(decode_handshake_done_ok)
 {
-	size_t n = put(KMSG_HANDSHAKE_DONE, 0, 0, 0, 0, 0);
+	size_t n = put(handshake_ops[_i], 0, 0, 0, 0, 0);
 	ck_assert_ptr_null(kreq_decode(buf, n, &req));
-	ck_assert_uint_eq(req.h.op, KMSG_HANDSHAKE_DONE);
+	ck_assert_uint_eq(req.h.op, handshake_ops[_i]);
 }
 END_TEST
 
 START_TEST(decode_handshake_done_with_data_refused)
 {
-	size_t n = put(KMSG_HANDSHAKE_DONE, 0, 0, 0, 1, 1);
+	size_t n = put(handshake_ops[_i], 0, 0, 0, 1, 1);
 	ck_assert_refused(kreq_decode(buf, n, &req));
 }
 END_TEST
 
 START_TEST(decode_handshake_done_with_key_refused)
 {
-	size_t n = put(KMSG_HANDSHAKE_DONE, 1, 0, 0, 0, 0);
+	size_t n = put(handshake_ops[_i], 1, 0, 0, 0, 0);
 	ck_assert_refused(kreq_decode(buf, n, &req));
 }
 END_TEST
 
 START_TEST(decode_handshake_done_with_algo_refused)
 {
-	size_t n = put(KMSG_HANDSHAKE_DONE, 0, GNUTLS_SIGN_RSA_SHA256, 0, 0, 0);
+	size_t n = put(handshake_ops[_i], 0, GNUTLS_SIGN_RSA_SHA256, 0, 0, 0);
 	ck_assert_refused(kreq_decode(buf, n, &req));
 }
 END_TEST
@@ -674,6 +677,23 @@ START_TEST(check_sign_hash_on_ed25519_key_refused)
 }
 END_TEST
 
+/* ---- kmsg_summary_problem ---- */
+
+START_TEST(summary_engine_fields_ok)
+{
+	ck_assert_ptr_null(kmsg_summary_problem("proto=TLSv1.3 cipher=TLS_AES_128_GCM_SHA256 sni=- resumed=no "
+	                                        "handshake_ms=3 in=1 out=2 reason=\"handshake failed\""));
+}
+END_TEST
+
+START_TEST(summary_parent_fields_refused)
+{
+	ck_assert_refused(kmsg_summary_problem("proto=TLSv1.3 status=0"));
+	ck_assert_refused(kmsg_summary_problem("remote=192.0.2.1:25 proto=none"));
+	ck_assert_refused(kmsg_summary_problem("proto=none mode=immediate"));
+}
+END_TEST
+
 static Suite *signreq_suite(void)
 {
 	Suite *s = suite_create("signreq");
@@ -687,10 +707,10 @@ static Suite *signreq_suite(void)
 	tcase_add_test(tc, decode_declared_length_above_received_refused);
 	tcase_add_test(tc, decode_nonzero_flags_refused);
 	tcase_add_test(tc, decode_unknown_op_refused);
-	tcase_add_test(tc, decode_handshake_done_ok);
-	tcase_add_test(tc, decode_handshake_done_with_data_refused);
-	tcase_add_test(tc, decode_handshake_done_with_key_refused);
-	tcase_add_test(tc, decode_handshake_done_with_algo_refused);
+	tcase_add_loop_test(tc, decode_handshake_done_ok, 0, 2);
+	tcase_add_loop_test(tc, decode_handshake_done_with_data_refused, 0, 2);
+	tcase_add_loop_test(tc, decode_handshake_done_with_key_refused, 0, 2);
+	tcase_add_loop_test(tc, decode_handshake_done_with_algo_refused, 0, 2);
 	tcase_add_test(tc, decode_log_max_text_ok);
 	tcase_add_test(tc, decode_log_text_over_max_refused);
 	tcase_add_test(tc, decode_summary_max_text_ok);
@@ -701,6 +721,11 @@ static Suite *signreq_suite(void)
 	tcase_add_test(tc, decode_log_with_algo_refused);
 	tcase_add_test(tc, decode_sign_hash_ok_copies_header_and_data);
 	tcase_add_test(tc, decode_sign_data_max_length_ok);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("kmsg_summary_problem");
+	tcase_add_test(tc, summary_engine_fields_ok);
+	tcase_add_test(tc, summary_parent_fields_refused);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("sign_algo_allowed");
