@@ -32,22 +32,58 @@ static const char *key_facts(struct keyinfo *key, gnutls_pubkey_t pub)
 	return NULL;
 }
 
+/* The leaf: the certificate that issued none of the others.  GnuTLS's
+ * sort takes the first certificate of a file as the leaf and orders the
+ * rest, so a file with the intermediate first (C09) is put right here. */
+static unsigned leaf_index(gnutls_x509_crt_t *crts, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		unsigned j = 0;
+		while (j < n && (j == i || !gnutls_x509_crt_check_issuer(crts[j], crts[i])))
+			j++;
+		if (j == n)
+			return i;
+	}
+	return 0;
+}
+
+static const char *import_crts(struct certentry *e, gnutls_x509_crt_t *crts, unsigned n)
+{
+	unsigned leaf = leaf_index(crts, n);
+	gnutls_x509_crt_t first = crts[0];
+
+	if (n > CHAIN_MAX)
+		return "more than 16 certificates in the chain";
+	crts[0] = crts[leaf];
+	crts[leaf] = first;
+	e->npcerts = n;
+	if (gnutls_pcert_import_x509_list(e->pcerts, crts, &e->npcerts, GNUTLS_X509_CRT_LIST_SORT) < 0)
+		return "unusable certificate chain";
+	if (gnutls_x509_crt_init(&e->leaf) < 0 || gnutls_x509_crt_import(e->leaf, &e->pcerts[0].cert, GNUTLS_X509_FMT_DER) < 0)
+		return "unusable certificate";
+	return NULL;
+}
+
 static const char *import_chain(struct certentry *e)
 {
-	int ret;
+	gnutls_datum_t pem = { NULL, 0 };
+	gnutls_x509_crt_t *crts = NULL;
+	unsigned n = 0;
+	const char *problem;
+	int ret = gnutls_load_file(e->certfile, &pem);
 
-	e->npcerts = CHAIN_MAX;
-	ret = gnutls_pcert_list_import_x509_file(e->pcerts, &e->npcerts, e->certfile, GNUTLS_X509_FMT_PEM, NULL, NULL,
-	                                         GNUTLS_X509_CRT_LIST_SORT);
-	if (ret == GNUTLS_E_SHORT_MEMORY_BUFFER || ret == GNUTLS_E_UNIMPLEMENTED_FEATURE)
-		return "more than 16 certificates in the chain";
+	if (ret >= 0)
+		ret = gnutls_x509_crt_list_import2(&crts, &n, &pem, GNUTLS_X509_FMT_PEM, 0);
+	gnutls_free(pem.data);
 	if (ret == GNUTLS_E_BASE64_DECODING_ERROR || ret == GNUTLS_E_NO_CERTIFICATE_FOUND)
 		return "no PEM certificate in it";
 	if (ret < 0)
 		return gnutls_strerror(ret);
-	if (gnutls_x509_crt_init(&e->leaf) < 0 || gnutls_x509_crt_import(e->leaf, &e->pcerts[0].cert, GNUTLS_X509_FMT_DER) < 0)
-		return "unusable certificate";
-	return NULL;
+	problem = import_crts(e, crts, n);
+	for (unsigned i = 0; i < n; i++)
+		gnutls_x509_crt_deinit(crts[i]);
+	gnutls_free(crts);
+	return problem;
 }
 
 const char *certstore_add(struct certstore *cs, const char *certfile, const char *keyfile)

@@ -86,6 +86,8 @@ const char *fds_file_problem(const char *path)
 		return fds_open_problem(errno);
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		problem = "not a regular file";
+	else if (st.st_size == 0)
+		problem = "empty file";
 	close(fd);
 	return problem;
 }

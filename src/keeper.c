@@ -46,7 +46,7 @@ static const char *read_file(const char *file, unsigned char *buf, size_t max, s
 	while ((k = read(fd, buf + *len, max - *len)) > 0)
 		*len += (size_t)k;
 	close(fd);
-	return k < 0 ? "read error" : NULL;
+	return k < 0 ? "read error" : *len == 0 ? "empty file" : NULL;
 }
 
 static int same_key_id(gnutls_x509_crt_t cert, gnutls_x509_privkey_t key)
@@ -348,14 +348,16 @@ static const char *load_keys(struct conn *c, gnutls_privkey_t *keys)
 	const struct certstore *cs = &c->certs;
 
 	for (unsigned i = 0; i < cs->n; i++) {
+		static char why[KMSG_MAXTEXT - 64]; /* for the done line too */
 		const char *err = keeper_load_key(cs->e[i].keyfile, cs->e[i].leaf, &keys[i]);
 		if (err && c->cfg->fallback) {
 			keeper_no_tls(c, "key file", cs->e[i].keyfile, err);
 			return NULL;
 		}
 		if (err) {
-			log_error("key file %s: %s", cs->e[i].keyfile, err);
-			return err;
+			snprintf(why, sizeof why, "key file %s: %s", cs->e[i].keyfile, err);
+			log_error("%s", why);
+			return why;
 		}
 	}
 	return NULL;

@@ -59,14 +59,16 @@ static void drop_inherited_ssl_vars(void)
 	}
 }
 
-static void set_ssl_var(const char *name, const char *value, void *arg)
+/* arg: the bool "TLS is offered", cleared by START_NO_TLS. */
+static void set_start_var(const char *name, const char *value, void *arg)
 {
-	(void)arg;
 	if (strncmp(name, "SSL_", 4) == 0)
 		setenv(name, value, 1);
+	else if (strcmp(name, START_NO_TLS) == 0)
+		*(bool *)arg = false;
 }
 
-static void set_environment(const struct conn *c)
+static void set_environment(const struct conn *c, bool tls)
 {
 	if (!getenv("PROTO") && c->have_addrs) {
 		setenv("PROTO", "TCP", 1);
@@ -75,11 +77,16 @@ static void set_environment(const struct conn *c)
 		setenv("TCPREMOTEIP", c->remote_ip, 1);
 		setenv("TCPREMOTEPORT", c->remote_port, 1);
 	}
-	if (c->cfg->delayed) {
+	if (c->cfg->delayed && tls) {
 		setenv("UCSPITLS", "", 0);
 		setenv("SSLCTLFD", "3", 1);
 		setenv("SSLREADFD", "4", 1);
 		setenv("SSLWRITEFD", "5", 1);
+	} else if (c->cfg->delayed) { /* -o: no STARTTLS on offer */
+		unsetenv("UCSPITLS");
+		unsetenv("SSLCTLFD");
+		unsetenv("SSLREADFD");
+		unsetenv("SSLWRITEFD");
 	}
 	for (const char *const *v = ucspienv_own_vars; *v; v++)
 		unsetenv(*v);
@@ -119,18 +126,19 @@ void launch_main(struct conn *c)
 	const int keep[] = { ch->start[0], ch->app_in[0], ch->app_out[1], ch->ctl[1], ch->tls_in[0], ch->tls_out[1] };
 	static char block[ENVBLOCK_MAX];
 	size_t len;
+	bool tls = true;
 
 	log_forget_syslog();
 	fds_close_except(keep, c->cfg->delayed ? 6 : 3);
 	drop_privileges(c);
 	len = read_start_block(ch->start[0], block, sizeof block);
 	drop_inherited_ssl_vars();
-	if (len == 0 || envblock_parse(block, len, set_ssl_var, NULL) < 0)
+	if (len == 0 || envblock_parse(block, len, set_start_var, &tls) < 0)
 		_exit(EXIT_TEMP); /* the engine or the parent has said why */
-	set_environment(c);
+	set_environment(c, tls);
 	if (c->fd2_is_network)
 		fds_null(2); /* never let the application write on the socket */
-	if (c->cfg->delayed) {
+	if (c->cfg->delayed && tls) {
 		const int from[] = { ch->app_in[0], ch->app_out[1], ch->ctl[1], ch->tls_in[0], ch->tls_out[1] };
 		const int to[] = { 0, 1, APP_CTL_FD, APP_READ_FD, APP_WRITE_FD };
 		place_fds(from, to, 5, APP_WRITE_FD);

@@ -8,7 +8,7 @@
 #include "options.h"
 
 const char options_usage[] =
-	"usage: ucspi-tlsd [-nqvUxehV] [-c certfile] [-k keyfile] [-d certdir] [-u user] [-j user]\n"
+	"usage: ucspi-tlsd [-noqvUxehV] [-c certfile] [-k keyfile] [-d certdir] [-u user] [-j user]\n"
 	"                  [-J dir] [-T secs] [-t secs] [-p priority] [-l facility] [-a|-A cafile]\n"
 	"                  [-C crlfile] [-s ticketkeyfile] [-S secs] [-L protocols] prog [args...]\n";
 
@@ -90,6 +90,8 @@ static const char *apply_environment(struct config *cfg, const char *(*getenv_fn
 	}
 	if (!cfg->certfile)
 		return "no certificate: give -c file or set CERTFILE";
+	if (cfg->fallback && !cfg->delayed) /* a port 465 client speaks TLS first */
+		return "-o needs -n: only delayed mode can do without TLS";
 	return NULL;
 }
 
@@ -129,9 +131,10 @@ enum options_result options_parse(struct config *cfg, int argc, char **argv,
 	*err = NULL;
 	optind = 0; /* glibc: 0 also forgets a half-read group of flags */
 	opterr = 0;
-	while ((c = getopt(argc, argv, "+nc:k:d:xu:Uj:J:T:t:p:l:a:A:C:s:S:eL:qvhV")) != -1) {
+	while ((c = getopt(argc, argv, "+noc:k:d:xu:Uj:J:T:t:p:l:a:A:C:s:S:eL:qvhV")) != -1) {
 		switch (c) {
 		case 'n': cfg->delayed = true; break;
+		case 'o': cfg->fallback = true; break;
 		case 'c': cfg->certfile = optarg; break;
 		case 'k': cfg->keyfile = optarg; break;
 		case 'u': cfg->app_user = optarg; break;

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "conn.h"
 #include "fds.h"
+#include "keeper.h"
 #include "log.h"
 #include "options.h"
 #include "tickets.h"
@@ -115,6 +116,15 @@ static void network_addresses(void)
 	               ucspienv_format_addr(&remote, C.remote_ip, C.remote_port) == 0;
 }
 
+/* A certificate problem ends the connection, or with -o (delayed mode)
+ * starts the application without TLS. */
+static void certificate_problem(const char *what, const char *file, const char *problem)
+{
+	if (!cfg.fallback)
+		die(EXIT_TEMP, "%s %s: %s", what, file, problem);
+	keeper_no_tls(&C, what, file, problem);
+}
+
 /* The certificate chains and their keys' public facts, parsed once here
  * so that the engine inherits them. */
 static void load_certificates(void)
@@ -122,10 +132,11 @@ static void load_certificates(void)
 	const char *problem, *file;
 
 	if ((problem = certstore_add(&C.certs, cfg.certfile, cfg.keyfile)))
-		die(EXIT_TEMP, "certificate file %s: %s", cfg.certfile, problem);
-	if (cfg.certdir && (problem = certstore_add_dir(&C.certs, cfg.certdir, &file)))
-		die(EXIT_TEMP, "%s %s: %s", file == cfg.certdir ? "-d" : "certificate file", file, problem);
-	certstore_load_ocsp(&C.certs);
+		certificate_problem("certificate file", cfg.certfile, problem);
+	else if (cfg.certdir && (problem = certstore_add_dir(&C.certs, cfg.certdir, &file)))
+		certificate_problem(file == cfg.certdir ? "-d" : "certificate file", file, problem);
+	else
+		certstore_load_ocsp(&C.certs);
 }
 
 /* RSA key exchange is removed from any string: the key keeper has no

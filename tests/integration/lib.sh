@@ -97,6 +97,18 @@ make_fixtures() {
 	sh "$IT_DIR/make-fixtures.sh" "$1"
 }
 
+# it_init_mailfront: it_init for a test of ucspi-tlsd with mailfront (skips
+# without either); the fixtures in $WORK/fx, an empty jail in $WORK/empty.
+it_init_mailfront() {
+	it_init
+	[ -x "$UCSPI_TLSD" ] || skip "no ucspi-tlsd binary at $UCSPI_TLSD (build it first)"
+	[ -x "$MAILFRONT" ] || skip "no $MAILFRONT"
+	need_cmd openssl
+	need_cmd certtool
+	make_fixtures "$WORK/fx" || hard_error "cannot make certificates"
+	mkdir -m 755 "$WORK/empty"
+}
+
 # sed replacement text: escape \ & and the delimiter |
 sed_repl() { printf '%s' "$1" | sed -e 's/[\\&|]/\\&/g'; }
 

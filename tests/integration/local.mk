@@ -9,7 +9,9 @@ TESTS += \
 	tests/integration/compat-logging.sh \
 	tests/integration/superservers.sh \
 	tests/integration/features.sh \
-	tests/integration/readme.sh
+	tests/integration/readme.sh \
+	tests/integration/certkey.sh \
+	tests/integration/fallback-mailfront.sh
 AM_TESTS_ENVIRONMENT = top_builddir='$(abs_top_builddir)'; export top_builddir;
 EXTRA_DIST += \
 	tests/integration/README \
@@ -26,6 +28,9 @@ EXTRA_DIST += \
 	tests/integration/superservers.sh \
 	tests/integration/features.sh \
 	tests/integration/features.py \
+	tests/integration/certkey.sh \
+	tests/integration/certkey.py \
+	tests/integration/fallback-mailfront.sh \
 	tests/integration/make-feature-fixtures.sh \
 	tests/integration/readme.sh \
 	tests/integration/syslog-catcher.py \

@@ -8,6 +8,13 @@
 #   garbage.crt                    not a certificate;  directory.crt  a directory
 #   fifo.key                       a FIFO (opening it must not block)
 #   chain17.crt                    17 certificates, one more than a chain may have
+# and for case C09 (certificate and key problems):
+#   enc-legacy.key                 ECDSA, old-style PEM encryption (Proc-Type), passphrase "x"
+#   empty.crt, empty.key           empty files
+#   ca.crt, misordered.crt,        a CA, an intermediate and a leaf (key misordered.key);
+#     misordered.key               misordered.crt holds the intermediate BEFORE the leaf
+#   crlf.{crt,key}                 ECDSA with CRLF line endings
+#   trailing.{crt,key}             ECDSA with text after the -----END line
 set -eu
 dir=$1
 mkdir -p "$dir"
@@ -53,3 +60,29 @@ echo 'this is not a certificate' >garbage.crt
 mkdir -p directory.crt
 [ -p fifo.key ] || mkfifo fifo.key
 for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17; do cat ecdsa.crt; done >chain17.crt
+openssl ec -in ecdsa.key -aes256 -passout pass:x -out enc-legacy.key 2>/dev/null
+: >empty.crt
+: >empty.key
+cat >ca.cnf <<'CNF'
+[ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+CNF
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 -subj '/CN=Test CA' \
+	-addext 'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign' \
+	-keyout ca.key -out ca.crt 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN=Test Intermediate' \
+	-keyout int.key 2>/dev/null |
+	openssl x509 -req -CA ca.crt -CAkey ca.key -set_serial 2 -days 7 -extfile ca.cnf -extensions ca \
+		-out int.crt 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -config req.cnf \
+	-keyout misordered.key 2>/dev/null |
+	openssl x509 -req -CA int.crt -CAkey int.key -set_serial 3 -days 7 -extfile req.cnf -extensions ext \
+		-out leaf.crt 2>/dev/null
+cat int.crt leaf.crt >misordered.crt
+for f in crt key; do
+	sed 's/$/\r/' "ecdsa.$f" >"crlf.$f"
+	{ cat "ecdsa.$f"; echo 'trailing text after the PEM block'; } >"trailing.$f"
+done

@@ -21,12 +21,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 . "$HERE/lib.sh"
-it_init
-[ -x "$UCSPI_TLSD" ] || skip "no ucspi-tlsd binary at $UCSPI_TLSD (build it first)"
-[ -x "$MAILFRONT" ] || skip "no $MAILFRONT"
-need_cmd openssl
-make_fixtures "$WORK/fx" || hard_error "cannot make certificates"
-mkdir -m 755 "$WORK/empty"
+it_init_mailfront
 echo "# ucspi-tlsd: $UCSPI_TLSD"
 read -r -a tlsd_args <<<"${UCSPI_TLSD_ARGS--J $WORK/empty}"
 

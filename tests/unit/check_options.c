@@ -95,6 +95,21 @@ START_TEST(n_sets_delayed)
 {
 	ck_assert_ok(PARSE("-n", "-c", "c", "prog"));
 	ck_assert(cfg.delayed);
+	ck_assert(!cfg.fallback);
+}
+END_TEST
+
+START_TEST(o_with_n_sets_fallback)
+{
+	ck_assert_ok(PARSE("-no", "-c", "c", "prog"));
+	ck_assert(cfg.delayed && cfg.fallback);
+}
+END_TEST
+
+START_TEST(o_without_n_is_usage_error)
+{
+	ck_assert_usage(PARSE("-o", "-c", "c", "prog"));
+	ck_assert_str_eq(err, "-o needs -n: only delayed mode can do without TLS");
 }
 END_TEST
 
@@ -463,6 +478,8 @@ static Suite *options_suite(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, defaults_with_only_cert_and_program);
 	tcase_add_test(tc, n_sets_delayed);
+	tcase_add_test(tc, o_with_n_sets_fallback);
+	tcase_add_test(tc, o_without_n_is_usage_error);
 	tcase_add_test(tc, c_and_k_set_files);
 	tcase_add_test(tc, key_defaults_to_cert);
 	tcase_add_test(tc, certfile_keyfile_from_env);

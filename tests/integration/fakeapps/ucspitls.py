@@ -22,6 +22,9 @@ ACTION:
   decline   close SSLCTLFD without a command; echo 3 plaintext lines from
             fd 0 to fd 1 as 'echo:LINE'; exit 5
   bad       write 'x' on SSLCTLFD, then read fd 0 to EOF; exit 0
+  plain     an application started without UCSPITLS (ucspi-tlsd -o): touch
+            no descriptor above 2; echo 2 plaintext lines from fd 0 to fd 1
+            as 'echo:LINE'; exit 6
   yy        write 'yy' on SSLCTLFD at once, then read SSLCTLFD and fd 4 to
             EOF; exit 0
 """
@@ -121,6 +124,16 @@ def write_all(fd, data):
         data = data[os.write(fd, data):]
 
 
+def echo_lines(n):
+    """Echo n plaintext lines from fd 0 to fd 1 as 'echo:LINE'."""
+    lines = []
+    for _ in range(n):
+        line = read_line(0)
+        lines.append(line.decode('latin-1'))
+        write_all(1, b'echo:' + line)
+    step('end', lines=lines)
+
+
 def main():
     signal.alarm(30)  # never outlive a broken test
     with open(os.path.join(OUT, 'marker'), 'w'):
@@ -176,13 +189,12 @@ def main():
     if ACTION == 'decline':
         os.close(3)
         step('declined')
-        lines = []
-        for _ in range(3):
-            line = read_line(0)
-            lines.append(line.decode('latin-1'))
-            write_all(1, b'echo:' + line)
-        step('end', lines=lines)
+        echo_lines(3)
         sys.exit(5)
+
+    if ACTION == 'plain':
+        echo_lines(2)
+        sys.exit(6)
 
     if ACTION == 'yy':
         write_all(3, b'yy')
