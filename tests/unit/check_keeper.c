@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -40,36 +41,64 @@ struct keyfix {
 
 static struct keyfix keys[NKEYS];
 
+static void write_file(const char *path, const gnutls_datum_t *d)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0 || write(fd, d->data, d->size) != (ssize_t)d->size || close(fd) < 0) {
+		fprintf(stderr, "cannot write %s\n", path);
+		_exit(99);
+	}
+}
+
+/* In a child, so that this process never holds a private key except
+ * through keeper_load_key (the memory scan below relies on it): a key, and
+ * a self-signed certificate for it, written to path and path.crt. */
+static void generate(const char *path, gnutls_pk_algorithm_t pk, unsigned bits)
+{
+	gnutls_x509_privkey_t x;
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t pem, der;
+	time_t now = time(NULL);
+	char crtpath[80];
+
+	if (gnutls_x509_privkey_init(&x) < 0 || gnutls_x509_privkey_generate(x, pk, bits, 0) < 0 ||
+	    gnutls_x509_crt_init(&crt) < 0 || gnutls_x509_crt_set_version(crt, 3) < 0 ||
+	    gnutls_x509_crt_set_serial(crt, "\x01", 1) < 0 || gnutls_x509_crt_set_activation_time(crt, now) < 0 ||
+	    gnutls_x509_crt_set_expiration_time(crt, now + 3600) < 0 || gnutls_x509_crt_set_key(crt, x) < 0 ||
+	    gnutls_x509_crt_sign2(crt, crt, x, pk == GNUTLS_PK_EDDSA_ED25519 ? GNUTLS_DIG_UNKNOWN : GNUTLS_DIG_SHA256, 0) < 0 ||
+	    gnutls_x509_privkey_export2_pkcs8(x, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN, &pem) < 0 ||
+	    gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der) < 0) {
+		fprintf(stderr, "cannot make the test key %s\n", path);
+		_exit(99);
+	}
+	snprintf(crtpath, sizeof crtpath, "%s.crt", path);
+	write_file(path, &pem);
+	write_file(crtpath, &der);
+	_exit(0);
+}
+
 static void make_key(enum keytype t, gnutls_pk_algorithm_t pk, unsigned bits, gnutls_ecc_curve_t curve)
 {
 	struct keyfix *k = &keys[t];
-	gnutls_x509_privkey_t x;
-	gnutls_datum_t pem;
-	time_t now = time(NULL);
-	int fd;
+	gnutls_datum_t der = { NULL, 0 };
+	char crtpath[80];
+	int status;
+	pid_t pid;
 
 	k->info = (struct keyinfo){ pk, curve, bits };
-	if (gnutls_x509_privkey_init(&x) < 0 ||
-	    gnutls_x509_privkey_generate(x, pk, pk == GNUTLS_PK_RSA ? bits : GNUTLS_CURVE_TO_BITS(curve), 0) < 0 ||
-	    gnutls_x509_crt_init(&k->crt) < 0 || gnutls_x509_crt_set_version(k->crt, 3) < 0 ||
-	    gnutls_x509_crt_set_serial(k->crt, "\x01", 1) < 0 ||
-	    gnutls_x509_crt_set_activation_time(k->crt, now) < 0 ||
-	    gnutls_x509_crt_set_expiration_time(k->crt, now + 3600) < 0 ||
-	    gnutls_x509_crt_set_key(k->crt, x) < 0 ||
-	    gnutls_x509_crt_sign2(k->crt, k->crt, x, pk == GNUTLS_PK_EDDSA_ED25519 ? GNUTLS_DIG_UNKNOWN : GNUTLS_DIG_SHA256, 0) < 0 ||
-	    gnutls_pubkey_init(&k->pub) < 0 || gnutls_pubkey_import_x509(k->pub, k->crt, 0) < 0 ||
-	    gnutls_x509_privkey_export2_pkcs8(x, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN, &pem) < 0) {
-		fprintf(stderr, "cannot make the test key %d\n", (int)t);
-		exit(99);
-	}
 	snprintf(k->path, sizeof k->path, "/tmp/check_keeper.%ld.%d.key", (long)getpid(), (int)t);
-	fd = open(k->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, pem.data, pem.size) != (ssize_t)pem.size || close(fd) < 0) {
-		fprintf(stderr, "cannot write %s\n", k->path);
+	snprintf(crtpath, sizeof crtpath, "%s.crt", k->path);
+	if ((pid = fork()) == 0)
+		generate(k->path, pk, pk == GNUTLS_PK_RSA ? bits : GNUTLS_CURVE_TO_BITS(curve));
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || status != 0 || gnutls_load_file(crtpath, &der) < 0 ||
+	    gnutls_x509_crt_init(&k->crt) < 0 || gnutls_x509_crt_import(k->crt, &der, GNUTLS_X509_FMT_DER) < 0 ||
+	    gnutls_pubkey_init(&k->pub) < 0 || gnutls_pubkey_import_x509(k->pub, k->crt, 0) < 0) {
+		fprintf(stderr, "cannot load the test certificate %s\n", crtpath);
 		exit(99);
 	}
-	gnutls_free(pem.data);
-	gnutls_x509_privkey_deinit(x);
+	gnutls_free(der.data);
+	unlink(crtpath);
 }
 
 static void make_keys(void)
@@ -670,6 +699,139 @@ START_TEST(delayed_plaintext_phase_has_no_deadline)
 }
 END_TEST
 
+/* ---- the key leaves the keeper's memory with the one signature ---- */
+
+#ifndef __SANITIZE_ADDRESS__ /* its reserved address space is too large to scan */
+
+/* The key's secret numbers as they may lie in memory: the first 32 bytes,
+ * big-endian (as GnuTLS keeps an Ed25519 key) and little-endian (as
+ * nettle's limbs keep the others). */
+struct secrets {
+	struct { unsigned char b[32]; size_t len; } v[8];
+	size_t n;
+};
+
+static void add_secret(struct secrets *s, const gnutls_datum_t *num)
+{
+	size_t skip = 0, len;
+
+	while (skip < num->size && num->data[skip] == 0)
+		skip++;
+	len = num->size - skip < 32 ? num->size - skip : 32;
+	memcpy(s->v[s->n].b, num->data + skip, len);
+	s->v[s->n++].len = len;
+	for (size_t i = 0; i < len; i++)
+		s->v[s->n].b[i] = num->data[num->size - 1 - i];
+	s->v[s->n++].len = len;
+}
+
+static void key_secrets(const char *path, struct secrets *s)
+{
+	gnutls_datum_t pem, d, p, q, k;
+	gnutls_x509_privkey_t x;
+	gnutls_ecc_curve_t curve;
+
+	s->n = 0;
+	if (gnutls_load_file(path, &pem) < 0 || gnutls_x509_privkey_init(&x) < 0 ||
+	    gnutls_x509_privkey_import(x, &pem, GNUTLS_X509_FMT_PEM) < 0)
+		_exit(98);
+	if (gnutls_x509_privkey_export_rsa_raw(x, NULL, NULL, &d, &p, &q, NULL) == 0) {
+		add_secret(s, &d);
+		add_secret(s, &p);
+		add_secret(s, &q);
+	} else if (gnutls_x509_privkey_export_ecc_raw(x, &curve, NULL, NULL, &k) == 0) {
+		add_secret(s, &k);
+	} else {
+		_exit(98);
+	}
+}
+
+/* Does process pid's readable memory hold one of the secrets? */
+static bool memory_holds(pid_t pid, const struct secrets *s)
+{
+	static unsigned char chunk[(1 << 20) + 32];
+	char path[64], line[512];
+	bool found = false;
+	FILE *maps;
+	int mem;
+
+	snprintf(path, sizeof path, "/proc/%ld/maps", (long)pid);
+	maps = fopen(path, "re");
+	snprintf(path, sizeof path, "/proc/%ld/mem", (long)pid);
+	mem = open(path, O_RDONLY | O_CLOEXEC);
+	if (!maps || mem < 0)
+		_exit(97);
+	while (!found && fgets(line, sizeof line, maps)) {
+		unsigned long start, end;
+		char perms[5];
+		if (sscanf(line, "%lx-%lx %4s", &start, &end, perms) != 3 || perms[0] != 'r' ||
+		    strstr(line, "[vvar]") || strstr(line, "[vsyscall]"))
+			continue;
+		for (unsigned long pos = start; !found && pos < end; pos += 1 << 20) {
+			size_t want = end - pos < sizeof chunk ? end - pos : sizeof chunk;
+			ssize_t n = pread(mem, chunk, want, (off_t)pos);
+			for (size_t i = 0; n > 0 && i < s->n; i++)
+				found |= memmem(chunk, (size_t)n, s->v[i].b, s->v[i].len) != NULL;
+		}
+	}
+	fclose(maps);
+	close(mem);
+	return found;
+}
+
+/* The fake engine: scans the keeper's memory after READY (the key must be
+ * found: the scan works) and after the one signature (it must not be),
+ * and reports both in its summary. */
+static void scanning_engine(enum keytype t, uint32_t op, uint32_t algo, const unsigned char *in, size_t n)
+{
+	struct secrets s;
+	struct krep rep;
+	char line[64];
+	bool before, after;
+
+	close(C.ch.key[0]);
+	key_secrets(keys[t].path, &s);
+	if (recv(engine_end, &rep, sizeof rep, 0) != sizeof rep.h || rep.h.status != KREP_READY)
+		_exit(96);
+	before = memory_holds(getppid(), &s);
+	send_sign(op, algo, in, n);
+	if (recv(engine_end, &rep, sizeof rep, 0) <= (ssize_t)sizeof rep.h || rep.h.status != KREP_SIGNED)
+		_exit(95);
+	after = memory_holds(getppid(), &s);
+	snprintf(line, sizeof line, "proto=none before=%d after=%d", before, after);
+	send_text(KMSG_SUMMARY, 0, line);
+	_exit(0);
+}
+
+START_TEST(key_wiped_with_the_one_signature)
+{
+	unsigned char content[200];
+	size_t clen = tls13_content(content, "TLS 1.3, server CertificateVerify");
+	const struct { enum keytype t; uint32_t op, algo; const unsigned char *in; size_t n; } cases[] = {
+		{ RSA, KMSG_SIGN_HASH, GNUTLS_SIGN_RSA_PSS_RSAE_SHA256, hash_of(32), 32 },
+		{ P256, KMSG_SIGN_HASH, GNUTLS_SIGN_ECDSA_SECP256R1_SHA256, hash_of(32), 32 },
+		{ ED25519, KMSG_SIGN_DATA, GNUTLS_SIGN_EDDSA_ED25519, content, clen },
+	};
+	pid_t engine;
+
+	setup_conn(cases[_i].t, false);
+	prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY); /* Yama: the engine may read our memory */
+	engine = fork();
+	ck_assert_int_ge(engine, 0);
+	if (engine == 0)
+		scanning_engine(cases[_i].t, cases[_i].op, cases[_i].algo, cases[_i].in, cases[_i].n);
+	close(engine_end);
+	engine_end = -1;
+	int rc = keeper_session(&C, load_key(), NULL, engine, dummy(0));
+	const char *log = log_text();
+	ck_assert_msg(rc == 0, "status %d; log:\n%s", rc, log);
+	ck_assert_msg(strstr(log, "proto=none before=1 after=0 status=0\n"),
+	              "the key in the keeper's memory before the signature, not after; log:\n%s", log);
+}
+END_TEST
+
+#endif
+
 /* ---- -o: no key, no signature ---- */
 
 START_TEST(no_tls_reply_and_no_signature)
@@ -721,6 +883,13 @@ static Suite *keeper_suite(void)
 	tcase_add_test(tc, no_tls_reply_and_no_signature);
 	tcase_add_test(tc, key_problem_kills_the_engine_at_once);
 	suite_add_tcase(s, tc);
+
+#ifndef __SANITIZE_ADDRESS__
+	tc = tcase_create("wipe");
+	tcase_set_timeout(tc, 20);
+	tcase_add_loop_test(tc, key_wiped_with_the_one_signature, 0, 3);
+	suite_add_tcase(s, tc);
+#endif
 
 	tc = tcase_create("deadline");
 	tcase_set_timeout(tc, 15);
