@@ -4,7 +4,8 @@
 UCSPI_TLSD_PACKAGES="autoconf automake make gcc pkg-config libgnutls28-dev libseccomp-dev check
  xinetd mailfront gnutls-bin openssl swaks stunnel4 python3 iproute2 procps strace mandoc util-linux
  ucspi-tcp s6 execline systemd libbsd0 libevent-2.1-7 libsystemd0 libtirpc3 libwrap0
- python3-cryptography"
+ python3-cryptography
+ clang libclang-rt-14-dev"
 # openbsd-inetd conflicts with xinetd as a Debian package: the tests run its
 # inetd binary from the extracted .deb (its libraries are in the list above).
 OPENBSD_INETD_DIR=/var/cache/ucspi-tlsd-tests/openbsd-inetd
