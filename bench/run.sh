@@ -19,7 +19,7 @@
 #
 # Environment (all optional): BENCH_ROUNDS (5), BENCH_SESSIONS (200),
 # BENCH_CONCURRENCY (4), BENCH_BULK_MB (32 per session), BENCH_BULK_SESSIONS
-# (3), BENCH_HOLD (20), BENCH_PORT (first of seven loopback ports, 24100).
+# (3), BENCH_HOLD (20).  Ports: free ones on 127.0.0.1, picked at start.
 set -eu
 
 top_builddir=$(cd "${top_builddir:-.}" && pwd)
@@ -29,7 +29,6 @@ CONC=${BENCH_CONCURRENCY:-4}
 BULK_MB=${BENCH_BULK_MB:-32}
 BULK_SESSIONS=${BENCH_BULK_SESSIONS:-3}
 HOLD=${BENCH_HOLD:-20}
-PORT=${BENCH_PORT:-24100}
 LOADGEN=$top_builddir/bench/loadgen
 APP=$top_builddir/bench/tinysmtp
 UCSPI_TLSD=$top_builddir/ucspi-tlsd
@@ -40,7 +39,7 @@ die() { echo "bench: $*" >&2; exit 1; }
 for f in "$LOADGEN" "$APP" "$UCSPI_TLSD"; do [ -x "$f" ] || die "$f: not built (run make first)"; done
 
 missing=
-for p in tlswrapper stunnel4 ucspi-tcp openssl procps; do
+for p in tlswrapper stunnel4 ucspi-tcp openssl procps iproute2; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
@@ -87,7 +86,14 @@ NAMES=$(echo "$SYSTEMS" | awk '{ print $1 }')
 field() { # LINE KEY: the value of KEY=... in a loadgen line
 	echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
 }
-port_of() { echo "$SYSTEMS" | awk -v n="$1" -v p="$PORT" '$1 == n { print p + NR - 1 }'; }
+free_port() { # a loopback TCP port that nothing listens on now
+	while :; do
+		p=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 40000))
+		ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+	done
+}
+for name in $NAMES; do echo "$name $(free_port)"; done >ports
+port_of() { awk -v n="$1" '$1 == n { print $2 }' "$WORK/ports"; }
 mode_of() { echo "$SYSTEMS" | awk -v n="$1" '$1 == n { print $2 }'; }
 loadgen() { # NAME ARGS...: run the load generator against NAME, print its line
 	name=$1
@@ -102,13 +108,18 @@ echo "$SYSTEMS" | while read -r name mode cmd; do
 	echo $! >>servers
 done
 SERVERS=$(cat servers)
-for name in $NAMES; do # ready and working: one session each
+i=0
+for name in $NAMES; do # our tcpserver listens (not another program), and one session works
+	i=$((i + 1))
+	pid=$(echo "$SERVERS" | sed -n "${i}p")
 	tries=0
-	until "$LOADGEN" -m "$(mode_of "$name")" -n 1 -t 5 127.0.0.1 "$(port_of "$name")" >/dev/null 2>&1; do
+	until ss -Hltnp "sport = :$(port_of "$name")" | grep -q "pid=$pid,"; do
 		tries=$((tries + 1))
-		[ "$tries" -lt 100 ] || die "$name does not answer (see its log: $(tail -n 2 "$WORK/$name.log"))"
+		[ "$tries" -lt 200 ] || die "$name: tcpserver does not listen (its log: $(tail -n 2 "$WORK/$name.log"))"
 		sleep 0.05
 	done
+	"$LOADGEN" -m "$(mode_of "$name")" -n 1 -t 10 127.0.0.1 "$(port_of "$name")" >/dev/null 2>>loadgen.err ||
+		die "$name: a first session failed: $(tail -n 1 loadgen.err) (its log: $(tail -n 2 "$WORK/$name.log"))"
 done
 
 # ---- rounds ----
