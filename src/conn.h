@@ -27,6 +27,7 @@ struct channels {
 struct conn {
 	const struct config *cfg;
 	pid_t parent;         /* the key keeper's pid */
+	pid_t app;            /* the application's, for the engine (forked after it) */
 	int net_in, net_out;  /* private copies of fds 0 and 1 */
 	bool fd2_is_network;  /* inetd/xinetd: fd 2 is the socket too */
 

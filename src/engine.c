@@ -405,6 +405,8 @@ gnutls_session_t engine_prepare(struct conn *c)
 	relay_widen_pipe(ch->tls_in[1]);
 	relay_widen_pipe(ch->tls_out[0]);
 	relay_nonblock(ch->start[1]);
+	R.app_stdin = c->cfg->delayed ? ch->app_in[0] : -1; /* to drop what it has not read at the switch */
+	R.app_exit = relay_watch_exit(c->app);
 	R.idle_timeout = c->cfg->idle_timeout;
 	R.hold_ms = c->cfg->handshake_timeout * 1000;
 	if (s)
@@ -425,8 +427,8 @@ void engine_main(struct conn *c)
 {
 	struct channels *ch = &c->ch;
 	const int keep[] = { c->net_in, c->net_out, ch->key[1], ch->start[1], ch->app_in[1], ch->app_out[0],
-	                     ch->ctl[0], ch->tls_in[1], ch->tls_out[0] };
-	const size_t nkeep = c->cfg->delayed ? 9 : 6;
+	                     ch->ctl[0], ch->tls_in[1], ch->tls_out[0], ch->app_in[0] };
+	const size_t nkeep = c->cfg->delayed ? 10 : 6;
 	gnutls_session_t s;
 
 	/* RLIMIT_FSIZE is 0 in the jail: a regular file as fd 1 (a test by

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,6 +57,16 @@ int relay_wait(int fd, short events, int ms)
 	return n > 0 ? 0 : -1;
 }
 
+int relay_watch_exit(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	(void)pid;
+	return -1;
+#endif
+}
+
 void relay_init(struct relay *r, int net_in, int net_out, int to_app, int from_app, int ctl)
 {
 	r->tls = NULL;
@@ -64,6 +75,8 @@ void relay_init(struct relay *r, int net_in, int net_out, int to_app, int from_a
 	r->to_app = to_app;
 	r->from_app = from_app;
 	r->ctl = ctl;
+	r->app_stdin = r->app_exit = -1;
+	r->app_gone = false;
 	r->down.off = r->down.len = 0;
 	r->up.off = r->up.len = 0;
 	r->send_pending = 0;
@@ -305,12 +318,39 @@ static void app_read(struct relay *r)
 	if (k > 0) {
 		r->up.len += (size_t)k;
 		r->bytes_out += (unsigned long long)k;
-	} else if (k == 0 || (errno != EAGAIN && errno != EINTR)) {
-		close_fd(&r->from_app);
+	} else if (k == 0 || (errno != EINTR && (errno != EAGAIN || r->app_gone))) {
+		close_fd(&r->from_app); /* once the application is gone, drained is the end */
 	}
 }
 
+/* The application has exited.  All it wrote is in the pipe by now; a
+ * process it left behind still holds copies of its descriptors, so no EOF
+ * would come, but that process is not the connection (C04, C10). */
+static void app_exited(struct relay *r)
+{
+	close_fd(&r->app_exit);
+	r->app_gone = true;
+	close_fd(&r->ctl); /* it will never ask for TLS */
+	r->holding = false;
+	r->held_len = r->held_off = 0;
+}
+
 /* Returns 0 to go on, or a relay_result. */
+/* Read fd 0's pipe to its end (our write end is closed, so this never
+ * blocks, and the application's copy keeps its flags). */
+static long drain_app_stdin(struct relay *r)
+{
+	unsigned char sink[4096];
+	long n = 0;
+	ssize_t k;
+
+	while ((k = read(r->app_stdin, sink, sizeof sink)) > 0 || (k < 0 && errno == EINTR))
+		if (k > 0)
+			n += k;
+	close_fd(&r->app_stdin);
+	return n;
+}
+
 static int ctl_read(struct relay *r)
 {
 	unsigned char c;
@@ -320,6 +360,7 @@ static int ctl_read(struct relay *r)
 		return (errno == EAGAIN || errno == EINTR) ? 0 : (close_fd(&r->ctl), 0);
 	if (k == 0) { /* declined: go on relaying plaintext */
 		close_fd(&r->ctl);
+		close_fd(&r->app_stdin);
 		if (r->holding)
 			release_held(r);
 		return 0;
@@ -367,6 +408,10 @@ static bool want_net_read(const struct relay *r)
 /* Closes that follow from the state: EOF passed on, shutdown when drained. */
 static int settle(struct relay *r)
 {
+	if (r->app_gone && r->to_app >= 0) { /* nobody will read it now */
+		close_fd(&r->to_app);
+		r->down.len = r->down.off = 0;
+	}
 	if (r->net_eof && r->down.len == 0 && r->to_app >= 0)
 		close_fd(&r->to_app);
 	if (r->from_app < 0 && r->up.len == 0 && !r->send_pending && !r->net_shut)
@@ -380,8 +425,8 @@ enum relay_result relay_run(struct relay *r)
 	long long linger_until = 0;
 
 	for (;;) {
-		struct pollfd pf[5];
-		int nfd = 0, i_net_in = -1, i_net_out = -1, i_from = -1, i_to = -1, i_ctl = -1;
+		struct pollfd pf[6];
+		int nfd = 0, i_net_in = -1, i_net_out = -1, i_from = -1, i_to = -1, i_ctl = -1, i_exit = -1;
 		int timeout = r->idle_timeout ? (int)r->idle_timeout * 1000 : -1;
 		bool bye_again = settle(r) == IO_AGAIN;
 
@@ -393,6 +438,10 @@ enum relay_result relay_run(struct relay *r)
 			timeout = (int)(linger_until - now_ms());
 			if (timeout <= 0)
 				return RELAY_DONE;
+		}
+		if (r->app_gone && r->from_app >= 0 && r->up.len == 0) {
+			app_read(r); /* no POLLIN wait: no EOF may ever come */
+			continue;
 		}
 		/* bytes GnuTLS or the held prefix already has: poll would not see them */
 		if (want_net_read(r) && r->tls &&
@@ -433,6 +482,10 @@ enum relay_result relay_run(struct relay *r)
 			i_ctl = nfd;
 			pf[nfd++] = (struct pollfd){ .fd = r->ctl, .events = POLLIN };
 		}
+		if (r->app_exit >= 0) {
+			i_exit = nfd;
+			pf[nfd++] = (struct pollfd){ .fd = r->app_exit, .events = POLLIN };
+		}
 		if (nfd == 0)
 			return RELAY_DONE;
 
@@ -453,10 +506,14 @@ enum relay_result relay_run(struct relay *r)
 			r->reason = "idle timeout";
 			return RELAY_ERROR;
 		}
-		if (i_ctl >= 0 && pf[i_ctl].revents) {
+		if (i_ctl >= 0 && pf[i_ctl].revents) { /* first: a command written before the exit counts */
 			int res = ctl_read(r);
 			if (res)
 				return (enum relay_result)res;
+		}
+		if (i_exit >= 0 && pf[i_exit].revents) {
+			app_exited(r);
+			continue;
 		}
 		if (i_to >= 0 && pf[i_to].revents) {
 			if (r->down.len)
@@ -524,5 +581,7 @@ long relay_switch_to_tls(struct relay *r)
 	r->holding = false; /* the held bytes are the handshake's now */
 	close_fd(&r->to_app);
 	close_fd(&r->from_app);
+	if (r->app_stdin >= 0)
+		discarded += drain_app_stdin(r);
 	return discarded;
 }

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <gnutls/gnutls.h>
 
 #define RELAY_BUFSIZE 65536
@@ -25,6 +26,9 @@ struct relay {
 	int to_app;   /* we write what came from the network; -1 once closed */
 	int from_app; /* we read what the application wrote; -1 once closed */
 	int ctl;      /* plaintext phase of delayed mode: the control socket */
+	int app_stdin; /* delayed mode: our copy of the read end of the application's fd 0 */
+	int app_exit; /* readable once the application has exited (a pidfd), or -1 */
+	bool app_gone; /* ... it has: the connection ends with it */
 	unsigned idle_timeout; /* seconds, 0 = none */
 
 	struct buf down; /* network -> application */
@@ -62,6 +66,10 @@ void relay_nonblock(int fd);
  * jail too). */
 void relay_widen_pipe(int fd);
 
+/* A descriptor that becomes readable when process pid exits, or -1 (a
+ * kernel without pidfd_open).  Opened before the jail. */
+int relay_watch_exit(pid_t pid);
+
 /* Prepare r for the plaintext phase (r->tls NULL): fds are made
  * non-blocking, buffers empty. */
 void relay_init(struct relay *r, int net_in, int net_out, int to_app, int from_app, int ctl);
@@ -70,7 +78,7 @@ enum relay_result relay_run(struct relay *r);
 
 /* Before the handshake (delayed mode): write what the application already
  * wrote on fd 1 (its 220) to the network, then drop what the application has
- * not read.  Returns the number of plaintext bytes discarded, or -1 on a
+ * not read, both what we hold and what waits in its fd 0 pipe.  Returns the number of plaintext bytes discarded, or -1 on a
  * write error. */
 long relay_switch_to_tls(struct relay *r);
 

@@ -262,8 +262,9 @@ int main(int argc, char **argv)
 	load_ticket_key();
 	make_channels();
 	C.parent = getpid();
+	/* the application first: the engine watches for its exit */
+	pid_t app = C.app = spawn(launch_main);
 	pid_t engine = spawn(engine_main);
-	pid_t app = spawn(launch_main);
 	parent_lets_go();
 	return keeper_run(&C, engine, app);
 }

@@ -11,7 +11,8 @@ TESTS += \
 	tests/integration/features.sh \
 	tests/integration/readme.sh \
 	tests/integration/certkey.sh \
-	tests/integration/fallback-mailfront.sh
+	tests/integration/fallback-mailfront.sh \
+	tests/integration/cases.sh
 AM_TESTS_ENVIRONMENT = top_builddir='$(abs_top_builddir)'; export top_builddir;
 EXTRA_DIST += \
 	tests/integration/README \
@@ -39,6 +40,9 @@ EXTRA_DIST += \
 	tests/integration/fakeapps/immediate.sh \
 	tests/integration/fakeapps/killself.sh \
 	tests/integration/fakeapps/ucspitls.py \
+	tests/integration/fakeapps/misbehave.py \
+	tests/integration/cases.sh \
+	tests/integration/cases.py \
 	tests/integration/clients/smtpchat.py \
 	tests/integration/clients/gnutls-cli.py \
 	tests/integration/clients/openssl.py \
