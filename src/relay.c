@@ -80,6 +80,7 @@ void relay_init(struct relay *r, int net_in, int net_out, int to_app, int from_a
 	r->down.off = r->down.len = 0;
 	r->up.off = r->up.len = 0;
 	r->send_pending = 0;
+	r->refused_hellos = 0;
 	r->net_eof = r->net_shut = r->holding = r->peer_eof = false;
 	r->last_byte = '\n';
 	r->held_len = r->held_off = 0;
@@ -230,7 +231,17 @@ static ssize_t net_read(struct relay *r, unsigned char *p, size_t n)
 		return 0;
 	case GNUTLS_E_REHANDSHAKE: /* TLS 1.2 renegotiation: refused */
 		gnutls_alert_send(r->tls, GNUTLS_AL_WARNING, GNUTLS_A_NO_RENEGOTIATION);
+		r->refused_hellos++;
 		return IO_AGAIN;
+	case GNUTLS_E_UNEXPECTED_PACKET:
+		/* GnuTLS keeps the refused ClientHello's record and hands it to
+		 * the next read as an unexpected packet, dropping it: that is
+		 * the refusal done, not an error (C13) */
+		if (r->refused_hellos) {
+			r->refused_hellos--;
+			return IO_AGAIN;
+		}
+		/* fall through */
 	default:
 		if (!gnutls_error_is_fatal((int)k))
 			return IO_AGAIN;

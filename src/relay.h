@@ -34,6 +34,7 @@ struct relay {
 	struct buf down; /* network -> application */
 	struct buf up;   /* application -> network */
 	size_t send_pending; /* a gnutls_record_send that returned AGAIN */
+	unsigned refused_hellos; /* renegotiation records GnuTLS still holds */
 	bool net_eof;        /* no more input from the network */
 	bool peer_eof;       /* TLS phase: the socket read EOF (maybe without close_notify) */
 	bool net_shut;       /* our write side to the network is closed */

@@ -222,15 +222,18 @@ class Case(B.Base):
 
     # -- mailfront with the queuedir backend: one file per accepted message
 
-    def mailfront(self, *opts, delayed=True, **how):
-        self.queue = os.path.join(self.out, 'q')
-        for d in ('', 'tmp', 'new'):
-            os.makedirs(os.path.join(self.queue, d), exist_ok=True)
-            os.chmod(os.path.join(self.queue, d), 0o777)
+    def mailfront(self, *opts, delayed=True, out=None, **how):
+        """ucspi-tlsd with mailfront and its queuedir backend; the queue
+        (one file per accepted message) is shared by a test's sessions."""
+        if not hasattr(self, 'queue'):
+            self.queue = os.path.join(self.out, 'q')
+            for d in ('', 'tmp', 'new'):
+                os.makedirs(os.path.join(self.queue, d), exist_ok=True)
+                os.chmod(os.path.join(self.queue, d), 0o777)
         app = [MAILFRONT, 'smtp', 'queuedir', 'starttls-ucspi:accept' if delayed else 'accept']
-        mode = ('-n',) if delayed else ()
         env = self.env(QUEUEDIR=self.queue, QUEUEDIR_NOSYNC='1')
-        return self.start(self.argv(*mode, '-T', '5', *opts, app=app), env, **how)
+        mode = ('-n',) if delayed else ()
+        return self.start(self.argv(*mode, '-T', '5', *opts, app=app), env, out=out, **how)
 
     def messages(self):
         out = []
@@ -534,6 +537,708 @@ class C03(Case):
 version_tests(C03, 'a', C03.a)
 version_tests(C03, 'b', C03.b)
 
+
+
+# ---------------------------------------------------------------- C04
+
+def reset(sock):
+    """Close with an RST (SO_LINGER {1, 0})."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    sock.close()
+
+
+def smtp_to_data(cl):
+    """mailfront, TLS up: banner, EHLO, MAIL, RCPT, DATA -> 354."""
+    assert cl.readline().startswith(b'220 ')
+    cl.send(b'EHLO client.example.org\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n')
+    replies = [reply(cl.readline) for _ in range(4)]
+    assert replies[3][0].startswith(b'354 '), replies
+
+
+# The command of an application that exits at once and leaves a child
+# behind that holds all its descriptors (C04, C10, C11).
+GRANDCHILD = 'ls -l /proc/self/fd; env | sort; sleep 5 & exit 0'
+# Delayed mode, the same after TLS: 'y', wait for the handshake, answer, exit.
+GRANDCHILD_TLS = ("printf '220 ready\\r\\n'; printf y >&3; cat <&3 >/dev/null; "
+                  "printf '250 bye\\r\\n' >&5; sleep 5 & exit 0")
+
+
+class C04(Case):
+
+    def test_a_close_after_221_without_close_notify(self):
+        """C04a: after the 221 the client closes TCP without close_notify:
+        a normal end, the application's status, no reason, not an error."""
+        c = self.mailfront(delayed=False)
+        cl = Client(c.sock, client_context(), server_hostname='mail.example.org')
+        cl.handshake()
+        self.assertTrue(cl.readline().startswith(b'220 '))
+        cl.send(b'QUIT\r\n')
+        self.assertTrue(cl.readline().startswith(b'221 '))
+        c.close()
+        fields, log = self.finish(c, 0)
+        self.assertNotIn('reason', fields, log)
+        self.assert_nothing_left(c)
+
+    def reset_mid_data(self, maximum, out=None):
+        """One session: 512 KiB of a 1 MiB DATA, then an RST; returns
+        (conn, seconds from the reset to ucspi-tlsd's exit)."""
+        c = self.mailfront(delayed=False, out=out) if out else self.mailfront(delayed=False)
+        cl = Client(c.sock, client_context(maximum=maximum), server_hostname='mail.example.org')
+        cl.handshake()
+        smtp_to_data(cl)
+        cl.send(b'Subject: reset\r\n\r\n' + b'x' * 1022 + b'\r\n' * 1 + (b'y' * 1022 + b'\r\n') * 511)
+        t = time.monotonic()
+        reset(c.sock)
+        c.wait()
+        return c, time.monotonic() - t
+
+    def reset(self, maximum):
+        """C04b: RST halfway through a 1 MiB DATA: no message, a prompt exit, a reason, nothing left."""
+        c, took = self.reset_mid_data(maximum)
+        self.assertLess(took, 1.5, 'ucspi-tlsd exits within about a second of the reset')
+        fields, log = self.finish(c, c.rc)
+        self.assertGreaterEqual(c.rc, 0, 'ucspi-tlsd itself was killed by a signal')
+        self.assertNotIn(c.rc, (128 + signal.SIGSEGV, 128 + signal.SIGABRT, 128 + signal.SIGPIPE), log)
+        self.assertRegex(fields.get('reason', ''), 'reset', log)
+        self.assertEqual(self.messages(), [], 'nothing accepted')
+        self.assert_nothing_left(c)
+
+    def test_c_half_record_then_fin(self):
+        """C04c: half a TLS record, then FIN: the application sees EOF
+        (mailfront ends), ucspi-tlsd exits within a second, nothing left."""
+        c = self.mailfront(delayed=False)
+        cl = Client(c.sock, client_context(), server_hostname='mail.example.org')
+        cl.handshake()
+        self.assertTrue(cl.readline().startswith(b'220 '))
+        c.sock.sendall(b'\x17\x03\x03\x00\x40' + b'\0' * 20)
+        t = time.monotonic()
+        c.sock.shutdown(socket.SHUT_WR)
+        c.wait()
+        self.assertLess(time.monotonic() - t, 1.5)
+        self.finish(c, c.rc)
+        self.assertGreaterEqual(c.rc, 0)
+        self.assert_nothing_left(c)
+
+    def test_d_parallel_resets(self):
+        """C04d: sessions of (b) in parallel (C04_PARALLEL, default 40;
+        make soak: 200): no zombie, no process left, no message."""
+        n = int(os.environ.get('C04_PARALLEL', '40'))
+        results, errors = [], []
+
+        def one(i):
+            out = os.path.join(self.out, str(i))
+            os.makedirs(out)
+            try:
+                results.append(self.reset_mid_data(TLS13 if i % 2 else TLS12, out=out))
+            except Exception as e:  # noqa: BLE001
+                errors.append('%d: %r' % (i, e))
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        for c, took in results:
+            self.assertGreaterEqual(c.rc, 0)
+            self.assert_nothing_left(c)
+        self.assertEqual(self.messages(), [])
+        zombies = [p for p in session_pids(os.getsid(0)) if p[1] == 'Z']
+        self.assertEqual(zombies, [], 'zombies in the test\'s own session')
+
+    def grandchild_eof(self, argv, tls):
+        c = self.start(argv)
+        if tls:
+            cl = Client(c.sock, client_context(), server_hostname='mail.test')
+            cl.handshake()
+            t = time.monotonic()
+            data = cl.read_to_eof()
+        else:
+            pl = Plain(c.sock)
+            t = time.monotonic()
+            data = pl.read_to_eof()
+        took = time.monotonic() - t
+        self.assertLess(took, 1.5, 'EOF within a second of the application\'s exit, not when its child exits')
+        c.close()
+        self.finish(c, 0)
+        return data
+
+    def test_e_grandchild_immediate(self):
+        """C04/C10/C11: the application exits while its background child
+        holds fd 0/1: the client sees the end at once (immediate mode)."""
+        self.grandchild_eof(self.argv('-T', '5', app=['sh', '-c', GRANDCHILD]), tls=True)
+
+    def test_e_grandchild_delayed_plaintext(self):
+        """C04/C10: the same in delayed mode, before any command."""
+        self.grandchild_eof(self.argv('-n', '-T', '5', app=['sh', '-c', GRANDCHILD]), tls=False)
+
+    def test_e_grandchild_delayed_tls(self):
+        """C04/C10: the same in delayed mode after TLS (the child holds
+        SSLREADFD and SSLWRITEFD): the last reply arrives, then the end."""
+        c = self.start(self.argv('-n', '-T', '5', app=['sh', '-c', GRANDCHILD_TLS]))
+        pl = Plain(c.sock)
+        self.assertEqual(pl.readline(), b'220 ready\r\n')
+        cl = Client(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
+        cl.handshake()
+        t = time.monotonic()
+        self.assertEqual(cl.read_to_eof(), b'250 bye\r\n')
+        self.assertLess(time.monotonic() - t, 1.5)
+        self.assertTrue(cl.close_notify)
+        c.close()
+        self.finish(c, 0)
+
+
+version_tests(C04, 'b_reset_mid_data', C04.reset)
+
+
+# ---------------------------------------------------------------- C05
+
+class C05(Case):
+
+    def test_a_signal_state(self):
+        """C05a: ucspi-tlsd started with SIGPIPE ignored and SIGALRM
+        blocked: the application has an empty mask and ignores nothing."""
+        app = ['sh', '-c', 'grep -E "^Sig(Blk|Ign)" /proc/self/status']
+        c = self.start(self.argv('-T', '5', app=app), signals=True)
+        with open('/proc/%d/status' % c.proc.pid) as f:
+            own = dict(line.split(':') for line in f if line.startswith(('SigBlk', 'SigIgn')))
+        self.assertNotEqual(int(own['SigBlk'], 16), 0, 'precondition: ucspi-tlsd started with a signal blocked')
+        cl = Client(c.sock, client_context(), server_hostname='mail.test')
+        cl.handshake()
+        got = dict(line.split(b':\t') for line in cl.read_to_eof().splitlines())
+        self.assertEqual(got, {b'SigBlk': b'0' * 16, b'SigIgn': b'0' * 16})
+        c.close()
+        self.finish(c, 0)
+
+    def test_b_5000_noops_then_reset(self):
+        """C05b: 5000 NOOPs pipelined, never read, then an RST: the reset is
+        logged, the application ends, ucspi-tlsd exits normally (the
+        application's status: 128+13 if SIGPIPE ended it), nothing left."""
+        c = self.mailfront(delayed=False)
+        cl = Client(c.sock, client_context(), server_hostname='mail.example.org')
+        cl.handshake()
+        cl.send(b'NOOP\r\n' * 5000)
+        reset(c.sock)
+        fields, log = self.finish(c, c.wait())
+        self.assertGreaterEqual(c.rc, 0, 'ucspi-tlsd itself was killed by a signal')
+        self.assertRegex(fields.get('reason', ''), 'reset', log)
+        self.assert_nothing_left(c)
+
+    def test_c_client_vanishes_during_large_reply(self):
+        """C05c: the client resets while the application writes 8 MiB: the
+        application sees EPIPE (never the client's bytes), the reset is
+        logged, ucspi-tlsd is not killed by SIGPIPE, nothing left."""
+        c = self.start(self.argv('-T', '5', app=self.misbehave('big-writer', 8 * MiB)))
+        cl = Client(c.sock, client_context(), server_hostname='mail.test')
+        cl.handshake()
+        cl.send(b'go\r\n')
+        self.assertTrue(cl.read())  # the reply has started
+        reset(c.sock)
+        fields, log = self.finish(c, c.wait())
+        self.assertEqual(c.rc, 0, 'the application\'s status (it handles EPIPE)')
+        self.assertRegex(fields.get('reason', ''), 'reset', log)
+        self.assertEqual(self.app_state().get('write'), 'Broken pipe')
+        self.assert_nothing_left(c)
+
+
+
+# ---------------------------------------------------------------- C06
+
+class C06(Case):
+
+    def no_log_text(self, data):
+        self.assertNotIn(b'ucspi-tlsd', data)
+        self.assertNotIn(b'handshake', data)
+
+    def test_a_fd2_socket_bad_clienthello(self):
+        """C06a: fd 2 is the socket, -v, a ClientHello with a corrupted
+        length: only TLS records (the alert) go back, no log text."""
+        c = self.start(self.argv('-v', '-T', '5', app=self.app('immediate.sh')), fd2_socket=True)
+        hello = Client(c.sock, client_context()).client_hello()
+        c.sock.sendall(hello[:5] + b'\xff' + hello[6:])
+        data = Plain(c.sock).read_to_eof()
+        self.no_log_text(data)
+        self.assertIsNone(B.tls_records(data), data[:80])
+        self.assertEqual(c.wait(), EXIT_TEMP)
+
+    def test_a_fd2_socket_delayed_handshake_failure(self):
+        """C06a: fd 2 is the socket, delayed mode, -v, junk after STARTTLS:
+        the 220s, then TLS records only, no log text."""
+        c = self.start(self.argv('-n', '-v', '-T', '5', app=self.app('ucspitls.py', 'starttls')), fd2_socket=True)
+        pl = Plain(c.sock)
+        self.assertEqual(pl.readline(), b'220 ready\r\n')
+        c.sock.sendall(b'STARTTLS\r\n')
+        self.assertEqual(pl.readline(), b'220 go ahead\r\n')
+        c.sock.sendall(b'this is not TLS\r\n')
+        rest = pl.read_to_eof()
+        self.no_log_text(pl.raw)
+        self.assertIsNone(B.tls_records(rest), rest[:80])
+        c.wait()
+
+    def echo(self, transport):
+        c = self.start(self.argv('-T', '5', app=self.app('immediate.sh')), transport=transport)
+        cl = Client(c.sock, client_context(), server_hostname='mail.test')
+        cl.handshake()
+        cl.send(b'ping\r\n')
+        self.assertEqual(cl.readline(), b'echo:ping\r\n')
+        self.assertEqual(cl.read_to_eof(), b'')
+        self.assertTrue(cl.close_notify)
+        c.sock.close()
+        fields, log = B.Base.finish.__wrapped__(self, c, 7) if hasattr(B.Base.finish, '__wrapped__') else \
+            self.finish_any_remote(c, 7)
+        self.assertEqual(fields['proto'], 'TLSv1.3', log)
+
+    def finish_any_remote(self, c, status):
+        """finish() for a transport with no addresses: remote is '-'."""
+        rc = c.wait()
+        log = c.log()
+        self.assertEqual(rc, status, log)
+        done = B.DONE_RE.findall(log)
+        self.assertEqual(len(done), 1, log)
+        fields = B.parse_fields(done[0])
+        self.assertEqual(fields['remote'], '-', log)
+        self.assertNotIn('reason', fields, log)
+        return fields, log
+
+    def test_b_two_pipes(self):
+        """C06b: fds 0 and 1 are two pipes: a full session (read/write
+        transport, no shutdown on a pipe)."""
+        self.echo('pipes')
+
+    def test_c_socketpair(self):
+        """C06c: fds 0 and 1 are one AF_UNIX socket: a full session."""
+        self.echo('socketpair')
+
+    def test_d_fd2_closed(self):
+        """C06d: started with fd 2 closed: 0-2 are made valid first, so fd 2
+        is /dev/null in every process, never a key, log or channel."""
+        c = self.start(self.argv('-n', '-T', '5', app=self.app('ucspitls.py', 'Y')), close_fd2=True)
+        pl = Plain(c.sock)
+        self.assertEqual(pl.readline(), b'220 ready\r\n')
+        engine, app = c.pids()
+        for pid in (c.proc.pid, engine):
+            self.assertEqual(os.readlink('/proc/%d/fd/2' % pid), '/dev/null', 'fd 2 of %d' % pid)
+        cl = Client(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
+        cl.handshake()
+        cl.send(b'NOOP\r\n')
+        self.assertEqual(cl.readline(), b'250 NOOP\r\n')
+        c.close()
+        self.assertEqual(c.wait(), 0)
+        self.assertEqual(self.app_state()['fds']['2']['target'], '/dev/null')
+
+
+# ---------------------------------------------------------------- C07
+
+class C07(Case):
+
+    def test_c_trickled_clienthello(self):
+        """C07c: a ClientHello one byte every 0.25 s: closed when -T 2
+        expires from the start, trickling does not extend it; logged with
+        its phase."""
+        c = self.start(self.argv('-T', '2', app=self.app('immediate.sh')))
+        hello = Client(c.sock, client_context()).client_hello()
+        t0 = time.monotonic()
+        sent = 0
+        try:
+            for b in hello:
+                c.sock.sendall(bytes([b]))
+                sent += 1
+                if B.proc_state(c.proc.pid) == 'Z' or c.proc.poll() is not None:
+                    break
+                time.sleep(0.25)  # the trickle is the input under test
+                if time.monotonic() - t0 > 5:
+                    break
+        except OSError:
+            pass
+        fields, log = self.finish(c, EXIT_TEMP)
+        self.assertLess(c.elapsed, 3.0, 'one deadline for the whole handshake')
+        self.assertGreaterEqual(c.elapsed, 1.9)
+        self.assertRegex(fields.get('reason', ''), 'handshake timeout', log)
+        self.assertFalse(self.ran())
+
+    def test_d_idle_after_handshake_not_killed(self):
+        """C07d: idle for longer than -T after a full handshake: not ended
+        by ucspi-tlsd (no -t)."""
+        c = self.start(self.argv('-T', '1', app=self.app('immediate.sh')))
+        cl = Client(c.sock, client_context(), server_hostname='mail.test')
+        cl.handshake()
+        time.sleep(1.5)  # the idle period under test
+        self.assertIsNone(c.proc.poll(), 'still running')
+        cl.send(b'late\r\n')
+        self.assertEqual(cl.readline(), b'echo:late\r\n')
+        c.close()
+        self.finish(c, 7)
+
+
+# ---------------------------------------------------------------- C08
+
+def sslv2_hello():
+    """An SSLv2-format ClientHello (2-byte header, msg type 1)."""
+    body = b'\x01\x00\x02' + b'\x00\x03' + b'\x00\x00' + b'\x00\x10' + b'\x01\x00\x80' + os.urandom(16)
+    return bytes([0x80 | (len(body) >> 8), len(body) & 0xff]) + body
+
+
+class C08(Case):
+
+    def refused(self, send, ctx=None):
+        c = self.start(self.argv('-T', '5', app=self.app('immediate.sh')))
+        if ctx is not None:
+            cl = Client(c.sock, ctx)
+            with self.assertRaises((ssl.SSLError, OSError)):
+                cl.handshake()
+            data = bytes(cl.raw)
+        else:
+            c.sock.sendall(send)
+            data = Plain(c.sock).read_to_eof()
+        t = time.monotonic()
+        c.close()
+        fields, log = self.finish(c, EXIT_TEMP)
+        self.assertLess(time.monotonic() - t, 1.0)
+        self.assertTrue(fields.get('reason'), log)
+        self.assertFalse(self.ran(), 'the application never starts')
+        self.assertNotIn(b'echo', data)
+        self.assert_nothing_left(c)
+        return fields, data
+
+    def test_http_get(self):
+        """C08: 'GET / HTTP/1.0' on the TLS port: refused, 111, a reason."""
+        fields, data = self.refused(b'GET / HTTP/1.0\r\n\r\n')
+        self.assertIsNone(B.tls_records(data))
+
+    def test_sslv2_hello(self):
+        """C08: an SSLv2-style hello: refused, 111, a reason."""
+        self.refused(sslv2_hello())
+
+    def test_corrupted_length(self):
+        """C08: a ClientHello whose handshake length is wrong: an alert, 111."""
+        hello = Client(socket.socket(), client_context()).client_hello()
+        fields, data = self.refused(hello[:6] + b'\x00\x00\x10' + hello[9:])
+        self.assertTrue(data.startswith(b'\x15'), 'an alert: %r' % data[:8])
+
+    def test_tls10_client(self):
+        """C08: a TLS 1.0-only client: refused with an alert named in the log."""
+        ctx = client_context(minimum=ssl.TLSVersion.TLSv1, maximum=ssl.TLSVersion.TLSv1, ciphers='DEFAULT:@SECLEVEL=0')
+        fields, data = self.refused(None, ctx)
+        self.assertRegex(fields['reason'], '(?i)version|protocol')
+
+    def test_no_common_cipher(self):
+        """C08: a TLS 1.2 client with only CBC suites: no common cipher, 111."""
+        ctx = client_context(maximum=TLS12, ciphers='ECDHE-ECDSA-AES128-SHA:AES128-SHA')
+        fields, data = self.refused(None, ctx)
+        self.assertRegex(fields['reason'], '(?i)cipher|suite')
+
+    def test_fin_after_serverhello(self):
+        """C08: FIN right after the server's first flight: 111 within a second."""
+        c = self.start(self.argv('-T', '5', app=self.app('immediate.sh')))
+        c.sock.sendall(Client(c.sock, client_context()).client_hello())
+        self.assertEqual(c.sock.recv(5)[:1], b'\x16')
+        c.sock.shutdown(socket.SHUT_WR)
+        t = time.monotonic()
+        fields, log = self.finish(c, EXIT_TEMP)
+        self.assertLess(time.monotonic() - t, 1.0)
+        self.assertTrue(fields.get('reason'), log)
+        self.assertFalse(self.ran())
+
+    def test_delayed_clienthello_first(self):
+        """C08: delayed mode, a ClientHello before the banner: ucspi-tlsd
+        stays transparent; mailfront's own reply comes in plaintext."""
+        c = self.mailfront('-T', '1')
+        c.sock.sendall(Client(c.sock, client_context()).client_hello())
+        pl = Plain(c.sock)
+        self.assertTrue(pl.readline().startswith(b'220 '), 'the banner')
+        c.sock.sendall(b'\r\nQUIT\r\n')
+        replies = pl.read_to_eof().splitlines()
+        self.assertTrue(replies and replies[-1].startswith(b'221 '), replies)
+        for line in replies[:-1]:
+            self.assertRegex(line, rb'^5\d\d ', 'mailfront answers the bytes itself, in plaintext')
+        c.close()
+        self.finish(c, 0)
+
+
+
+# ---------------------------------------------------------------- C10
+
+class C10(Case):
+
+    def inherit(self, delayed):
+        env = self.env(RELAYCLIENT='', KEYFILE=fx('ecdsa.key'), CERTFILE=fx('ecdsa.crt'),
+                       TLS_UID='65534', TLS_GID='65534')
+        mode = ('-n',) if delayed else ()
+        c = self.start(self.argv(*mode, '-T', '5', cert=None, app=['sh', '-c', GRANDCHILD]), env)
+        if delayed:
+            reader = Plain(c.sock)
+        else:
+            reader = Client(c.sock, client_context(), server_hostname='mail.test')
+            reader.handshake()
+        t = time.monotonic()
+        out = reader.read_to_eof().decode()
+        self.assertLess(time.monotonic() - t, 1.5, 'EOF within a second of the exit; the sleep holds the fds')
+        c.close()
+        self.finish(c, 0)
+        fds = {}
+        for line in out.splitlines():
+            parts = line.split(' -> ')
+            if len(parts) == 2:
+                fds[int(parts[0].split()[-1])] = parts[1]
+        fds = {fd: t for fd, t in fds.items() if not t.startswith('/proc/')}  # ls's own directory
+        self.assertEqual(sorted(fds), [0, 1, 2, 3, 4, 5] if delayed else [0, 1, 2], out)
+        tcp = set()
+        for name in ('/proc/net/tcp', '/proc/net/tcp6'):
+            with open(name) as f:
+                tcp |= {'socket:[%s]' % line.split()[9] for line in f.readlines()[1:]}
+        for fd, target in fds.items():
+            self.assertNotIn(target, tcp, 'fd %d is a TCP socket' % fd)
+            self.assertNotRegex(target, r'\.(key|crt)$', 'fd %d is a key or certificate' % fd)
+        env = dict(line.split('=', 1) for line in out.splitlines() if '=' in line and ' -> ' not in line)
+        for k in ('PROTO', 'TCPREMOTEIP', 'TCPREMOTEPORT', 'TCPLOCALIP', 'TCPLOCALPORT'):
+            self.assertIn(k, env)
+        for k in ('KEYFILE', 'CERTFILE', 'TLS_UID', 'TLS_GID'):
+            self.assertNotIn(k, env)
+        self.assertEqual(env.get('RELAYCLIENT'), '', 'the operator\'s RELAYCLIENT stays')
+        self.assertEqual(any(k.startswith('SSL_') for k in env), not delayed)
+
+    def test_immediate(self):
+        """C10: immediate mode: fds 0-2 only, no socket, no key; the UCSPI
+        variables; none of ours; RELAYCLIENT kept; EOF despite the sleep."""
+        self.inherit(delayed=False)
+
+    def test_delayed(self):
+        """C10: delayed mode: fds 0-5, the same environment rules."""
+        self.inherit(delayed=True)
+
+
+# ---------------------------------------------------------------- C11
+
+class C11(Case):
+
+    def test_a_c_app_nonblocking_then_blocking_stdio(self):
+        """C11a/c: the application sets O_NONBLOCK on fds 0/1 before 'y',
+        then uses blocking reads and writes without EAGAIN handling on 4/5:
+        they are blocking, and 1 MiB each way arrives intact."""
+        c, pl = self.delayed('nonblock', arg=MiB)
+        self.assertEqual(pl.readline(), b'220 ready\r\n')
+        cl = Client(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
+        cl.handshake()
+        cl.send(pattern(MiB))
+        got = b''
+        while len(got) < MiB:
+            chunk = cl.read()
+            self.assertTrue(chunk, 'the stream ended after %d bytes' % len(got))
+            got += chunk
+        self.assertEqual(got, pattern(MiB))
+        c.close()
+        self.finish(c, 0)
+        st = self.app_state()
+        self.assertEqual(st['blocking'], {'4': True, '5': True})
+        self.assertEqual((st['read'], st['read_sha256']), (MiB, hashlib.sha256(pattern(MiB)).hexdigest()))
+
+    def test_b_nonblocking_socket_from_the_launcher(self):
+        """C11b: the socket arrives with O_NONBLOCK set: 1 MiB each way,
+        and the application's own fds are blocking."""
+        c = self.start(self.argv('-T', '5', app=self.misbehave('bulk', MiB)), nonblock=True)
+        cl = Client(c.sock, client_context(), server_hostname='mail.test')
+        cl.handshake()
+        cl.send(pattern(MiB))
+        self.assertEqual(cl.read_to_eof(), pattern(MiB))
+        c.close()
+        self.finish(c, 0)
+        st = self.app_state()
+        self.assertEqual(st['blocking'], {'0': True, '1': True})
+        self.assertEqual(st['read'], MiB)
+
+
+# ---------------------------------------------------------------- C12
+
+class C12(Case):
+
+    def test_c_declined_no_spinning(self):
+        """C12c: SSLCTLFD closed without a command, plaintext for a second:
+        it keeps flowing and the engine uses almost no CPU."""
+        c, pl = self.delayed('decline-echo')
+        self.assertEqual(pl.readline(), b'220 ready\r\n')
+        engine, _ = c.pids()
+        before = cpu_seconds(engine)
+        for i in range(5):
+            c.sock.sendall(b'line %d\r\n' % i)
+            self.assertEqual(pl.readline(), b'echo:line %d\r\n' % i)
+            time.sleep(0.2)  # the session's pace, during which the CPU is measured
+        used = cpu_seconds(engine) - before
+        self.assertLess(used, 0.2, 'engine CPU seconds in one idle second of plaintext')
+        c.sock.shutdown(socket.SHUT_WR)
+        pl.read_to_eof()
+        self.finish(c, 0)
+
+    def test_e_second_y_after_tls(self):
+        """C12e: a second 'y' after TLS: SSLCTLFD is closed by then (the
+        write fails), no second handshake, the session goes on."""
+        c, pl = self.delayed('y-again')
+        self.assertEqual(pl.readline(), b'220 ready\r\n')
+        cl = Client(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
+        cl.handshake()
+        cl.send(b'NOOP\r\n')
+        self.assertEqual(cl.readline(), b'250 ok\r\n')
+        c.close()
+        self.finish(c, 0)
+        self.assertEqual(self.app_state()['second_y'], 'Broken pipe')
+
+    def test_f_64k_on_the_control_descriptor(self):
+        """C12f: 64 KiB on SSLCTLFD: the session is aborted (111) with a
+        log line; nothing decrypted reaches the application."""
+        c, pl = self.delayed('ctl-flood', arg=64 << 10)
+        self.assertEqual(pl.readline(), b'220 ready\r\n')
+        cl = Client(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
+        try:
+            cl.handshake()
+            cl.send(b'NOOP\r\n')
+        except (ssl.SSLError, OSError):
+            pass
+        c.close()
+        fields, log = self.finish(c, EXIT_TEMP)
+        self.assertRegex(log, 'second command')
+        self.assertEqual(self.app_state()['fd4'], '')
+
+    def test_g_exit_before_anything(self):
+        """C12g: the application exits 3 before writing anything: a clean
+        end with its status."""
+        c = self.start(self.argv('-n', '-T', '5', app=['sh', '-c', 'exit 3']))
+        self.assertEqual(Plain(c.sock).read_to_eof(), b'')
+        c.close()
+        fields, log = self.finish(c, 3)
+        self.assertNotIn('reason', fields, log)
+        self.assert_nothing_left(c)
+
+
+# ---------------------------------------------------------------- C13
+
+class GnuTLSClient:
+    """A GnuTLS client through ctypes, for what Python's ssl cannot do:
+    client-initiated renegotiation, a client without the secure
+    renegotiation extension, KeyUpdate.  Blocking, on a socket's fd."""
+    E_AGAIN, E_INTERRUPTED, E_WARNING_ALERT_RECEIVED = -28, -52, -16
+    A_NO_RENEGOTIATION = 100
+
+    def __init__(self, sock, priority):
+        import ctypes
+        self.c = ctypes
+        self.g = g = ctypes.CDLL('libgnutls.so.30')
+        g.gnutls_strerror.restype = ctypes.c_char_p
+        g.gnutls_record_recv.restype = g.gnutls_record_send.restype = ctypes.c_ssize_t
+        g.gnutls_record_send.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+        g.gnutls_record_recv.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+        self.s, self.cred = ctypes.c_void_p(), ctypes.c_void_p()
+        self.sock = sock
+        sock.settimeout(None)  # blocking: GnuTLS reads the fd itself
+        self.check(g.gnutls_init(ctypes.byref(self.s), 2))  # GNUTLS_CLIENT
+        self.check(g.gnutls_priority_set_direct(self.s, priority.encode(), None))
+        self.check(g.gnutls_certificate_allocate_credentials(ctypes.byref(self.cred)))
+        self.check(g.gnutls_credentials_set(self.s, 1, self.cred))  # GNUTLS_CRD_CERTIFICATE
+        g.gnutls_transport_set_int2(self.s, sock.fileno(), sock.fileno())
+        g.gnutls_handshake_set_timeout(self.s, 5000)
+
+    def check(self, ret):
+        if ret < 0:
+            raise AssertionError('GnuTLS: %s' % self.g.gnutls_strerror(ret).decode())
+        return ret
+
+    def handshake(self):
+        """0, or the GnuTLS error code when not fatal (a warning alert)."""
+        while True:
+            ret = self.g.gnutls_handshake(self.s)
+            if ret not in (self.E_AGAIN, self.E_INTERRUPTED):
+                break
+        if ret < 0 and self.g.gnutls_error_is_fatal(ret):
+            self.check(ret)
+        return ret
+
+    def alert(self):
+        return self.g.gnutls_alert_get(self.s)
+
+    def key_update(self):
+        self.check(self.g.gnutls_session_key_update(self.s, 1))  # GNUTLS_KU_PEER
+
+    def send(self, data):
+        self.check(self.g.gnutls_record_send(self.s, data, len(data)))
+
+    def readline(self):
+        buf = self.c.create_string_buffer(4096)
+        line = b''
+        while not line.endswith(b'\n'):
+            n = self.g.gnutls_record_recv(self.s, buf, 1)
+            if n in (self.E_AGAIN, self.E_INTERRUPTED):
+                continue
+            if n <= 0:
+                self.check(n)
+                break
+            line += buf.raw[:n]
+        return line
+
+    def close(self):
+        self.g.gnutls_deinit(self.s)
+        self.g.gnutls_certificate_free_credentials(self.cred)
+
+
+class C13(Case):
+
+    def session(self, priority):
+        c = self.start(self.argv('-T', '5', app=self.app('immediate.sh')))
+        cl = GnuTLSClient(c.sock, priority)
+        self.addCleanup(cl.close)
+        self.assertEqual(cl.handshake(), 0)
+        engine, _ = c.pids()
+        return c, cl, engine, cpu_seconds(engine)
+
+    def goes_on(self, c, cl):
+        cl.send(b'after\r\n')
+        self.assertEqual(cl.readline(), b'echo:after\r\n', 'the session goes on')
+        c.close()
+        fields, log = self.finish(c, 7)
+        self.assertNotIn('reason', fields, log)
+
+    def renegotiate(self, priority):
+        """50 attempts, in sessions of 15: the GnuTLS 3.7.9 client library
+        itself fails its 17th aborted renegotiation in one session (an
+        internal error on the client's side; the server is fine)."""
+        cpu = 0.0
+        for n in (15, 15, 15, 5):
+            c, cl, engine, cpu0 = self.session(priority)
+            for _ in range(n):
+                ret = cl.handshake()
+                self.assertEqual((ret, cl.alert()), (cl.E_WARNING_ALERT_RECEIVED, cl.A_NO_RENEGOTIATION),
+                                 'refused with a no_renegotiation warning')
+            cpu += cpu_seconds(engine) - cpu0
+            self.goes_on(c, cl)
+            self.assertNotIn('signing request', c.log())
+        self.assertLess(cpu, 1.0, 'engine CPU seconds for 50 attempts')
+
+    def test_a_renegotiation_50_times(self):
+        """C13a: a TLS 1.2 client asks to renegotiate 50 times: each refused
+        with a warning, never performed, the session goes on, bounded CPU."""
+        self.renegotiate('NORMAL:-VERS-ALL:+VERS-TLS1.2')
+
+    def test_b_legacy_client_without_secure_renegotiation(self):
+        """C13b: a client without the secure renegotiation extension
+        connects, and its renegotiation attempts are refused the same way."""
+        self.renegotiate('NORMAL:-VERS-ALL:+VERS-TLS1.2:%DISABLE_SAFE_RENEGOTIATION')
+
+    def test_c_keyupdate(self):
+        """C13c: 8 KeyUpdates in a row (each asking for the server's) are
+        handled and the session goes on."""
+        c, cl, engine, cpu0 = self.session('NORMAL:-VERS-ALL:+VERS-TLS1.3')
+        for _ in range(8):
+            cl.key_update()
+        self.goes_on(c, cl)
+
+    def test_c_keyupdate_flood(self):
+        """C13c: 50 KeyUpdates at once: GnuTLS allows 8 a second, then the
+        session ends at once with the reason logged; bounded CPU."""
+        c, cl, engine, cpu0 = self.session('NORMAL:-VERS-ALL:+VERS-TLS1.3')
+        for _ in range(50):
+            cl.key_update()
+        t = time.monotonic()
+        c.wait()
+        self.assertLess(time.monotonic() - t, 1.0, 'ended at once')
+        fields, log = self.finish(c, c.rc)
+        self.assertRegex(fields.get('reason', ''), 'Too many handshake packets', log)
+        self.assert_nothing_left(c)
 
 if __name__ == '__main__':
     B.main(sys.modules[__name__])

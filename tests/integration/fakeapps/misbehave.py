@@ -24,6 +24,8 @@ ACTION:
   big-reply    (C03c) immediate mode: write ARG bytes (a pattern) and exit
   late-answer  (C03d) immediate mode: read fd 0 to EOF, pause 0.2 s, answer
                '250 late NBYTES\\r\\n'
+  bulk         (C11b) immediate mode: read ARG bytes from fd 0 (blocking, no
+               EAGAIN handling), then write ARG bytes to fd 1
   big-writer   (C05c) immediate mode: read one line, then write ARG bytes
                to fd 1; records how the writing ended
 """
@@ -79,6 +81,18 @@ def blocking(fd):
     return not fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK
 
 
+def read_exactly(fd, n):
+    """Blocking reads, no EAGAIN handling: (bytes read, their sha256)."""
+    got, h = 0, hashlib.sha256()
+    while got < n:
+        b = os.read(fd, min(65536, n - got))
+        if not b:
+            break
+        got += len(b)
+        h.update(b)
+    return got, h.hexdigest()
+
+
 def tls_echo_one():
     line = read_line(4)
     STATE['tls_line'] = line.decode('latin-1')
@@ -108,14 +122,7 @@ def main():
         write_all(3, b'y')
         read_to_eof(3)
         STATE['blocking'] = {str(fd): blocking(fd) for fd in (4, 5)}
-        got, h = 0, hashlib.sha256()
-        while got < ARG:
-            b = os.read(4, min(65536, ARG - got))  # blocking: no EAGAIN handling
-            if not b:
-                break
-            got += len(b)
-            h.update(b)
-        STATE['read'], STATE['read_sha256'] = got, h.hexdigest()
+        STATE['read'], STATE['read_sha256'] = read_exactly(4, ARG)
         write_all(5, pattern(ARG))
         os.close(5)
     elif ACTION == 'ctl-flood':
@@ -153,6 +160,10 @@ def main():
         data = read_to_eof(0)
         time.sleep(0.2)  # the behaviour under test: an answer after the client's EOF
         write_all(1, b'250 late %d\r\n' % len(data))
+    elif ACTION == 'bulk':
+        STATE['blocking'] = {str(fd): blocking(fd) for fd in (0, 1)}
+        STATE['read'], STATE['read_sha256'] = read_exactly(0, ARG)
+        write_all(1, pattern(ARG))
     elif ACTION == 'big-writer':
         STATE['line'] = read_line(0).decode('latin-1')
         save()
