@@ -202,8 +202,12 @@ static void release_held(struct relay *r)
 /* GnuTLS says "Error in the pull function" for a reset: say what errno says. */
 static const char *tls_error_words(int err)
 {
+	bool reset = errno == ECONNRESET || errno == EPIPE;
+
 	if (err == GNUTLS_E_PULL_ERROR || err == GNUTLS_E_PUSH_ERROR)
-		return errno == ECONNRESET || errno == EPIPE ? "connection reset by peer" : "network error";
+		return reset ? "connection reset by peer" : "network error";
+	if (err == GNUTLS_E_PREMATURE_TERMINATION && reset) /* what a send says of a reset */
+		return "connection reset by peer";
 	return gnutls_strerror(err);
 }
 
