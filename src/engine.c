@@ -406,7 +406,6 @@ gnutls_session_t engine_prepare(struct conn *c)
 	relay_widen_pipe(ch->tls_out[0]);
 	relay_nonblock(ch->start[1]);
 	R.app_stdin = c->cfg->delayed ? ch->app_in[0] : -1; /* to drop what it has not read at the switch */
-	R.app_exit = relay_watch_exit(c->app);
 	R.idle_timeout = c->cfg->idle_timeout;
 	R.hold_ms = c->cfg->handshake_timeout * 1000;
 	if (s)
@@ -426,9 +425,10 @@ void engine_serve(gnutls_session_t s)
 void engine_main(struct conn *c)
 {
 	struct channels *ch = &c->ch;
-	const int keep[] = { c->net_in, c->net_out, ch->key[1], ch->start[1], ch->app_in[1], ch->app_out[0],
+	const int app_exit = relay_watch_exit(c->app); /* kept, so that the filter lets it be closed */
+	const int keep[] = { c->net_in, c->net_out, ch->key[1], ch->start[1], ch->app_in[1], ch->app_out[0], app_exit,
 	                     ch->ctl[0], ch->tls_in[1], ch->tls_out[0], ch->app_in[0] };
-	const size_t nkeep = c->cfg->delayed ? 10 : 6;
+	const size_t nkeep = c->cfg->delayed ? 11 : 7;
 	gnutls_session_t s;
 
 	/* RLIMIT_FSIZE is 0 in the jail: a regular file as fd 1 (a test by
@@ -439,6 +439,7 @@ void engine_main(struct conn *c)
 	for (int fd = 0; fd <= 2; fd++) /* the super-server's copies of the socket */
 		fds_null(fd);
 	s = engine_prepare(c);
+	R.app_exit = app_exit;
 	enter_jail(keep, nkeep); /* always: only the fuzz harness calls engine_serve without it */
 	engine_serve(s);
 }
