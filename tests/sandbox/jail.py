@@ -108,9 +108,11 @@ class Confined(B.Base):
         for fd in (0, 1, 2):
             self.assertEqual(fds.pop(fd), '/dev/null', 'engine fd %d' % fd)
         for fd, target in fds.items():
-            self.assertRegex(target, r'^(socket|pipe):\[\d+\]$', 'engine fd %d: only sockets and pipes' % fd)
-        # the socket (in and out), key channel, start pipe, two pipes to the application
-        self.assertLessEqual(len(fds), 6, 'engine descriptors: %s' % fds)
+            self.assertRegex(target, r'^(socket|pipe):\[\d+\]$|^anon_inode:\[pidfd\]$',
+                             'engine fd %d: only sockets, pipes and the application\'s pidfd' % fd)
+        # the socket (in and out), key channel, start pipe, two pipes to the
+        # application, the pidfd that tells when the application exits
+        self.assertLessEqual(len(fds), 7, 'engine descriptors: %s' % fds)
         lim = limits(engine)
         self.assertEqual(lim['Max open files'][0], str(max(fds) + 1), 'NOFILE just above its highest descriptor')
         for name in ('Max processes', 'Max file size', 'Max core file size'):
