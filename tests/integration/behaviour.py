@@ -224,7 +224,10 @@ class BioClient:
             return data
         while True:
             try:
-                return self.obj.read(65536)
+                data = self.obj.read(65536)
+                if not data:  # ssl says b'' after a close_notify, raises on a bare EOF
+                    self.close_notify = True
+                return data
             except ssl.SSLWantReadError:
                 self._flush()
                 self._recv()
@@ -268,6 +271,19 @@ class BioClient:
 
     def version(self):
         return self.obj.version()
+
+
+def half_close(cl, sock, close_notify):
+    """The client ends its direction (after a close_notify, or with a bare
+    FIN) and reads the rest; returns it."""
+    if close_notify:
+        try:
+            cl.obj.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        cl._flush()
+    sock.shutdown(socket.SHUT_WR)
+    return cl.read_to_eof()
 
 
 def tls_records(raw):
@@ -372,14 +388,7 @@ class Conn:
     the other."""
 
     def __init__(self, argv, env, logpath, fd2_socket=False):
-        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        ls.bind(('127.0.0.1', 0))
-        ls.listen(1)
-        self.local_port = ls.getsockname()[1]
-        self.sock = socket.create_connection(('127.0.0.1', self.local_port), timeout=IO_TIMEOUT)
-        self.client_port = self.sock.getsockname()[1]
-        srv, _ = ls.accept()
-        ls.close()
+        srv = self.connect()
         self.logpath = logpath
         self.argv = argv
         with open(logpath, 'wb') as log:
@@ -389,6 +398,19 @@ class Conn:
                                          env=env, close_fds=True, start_new_session=True)
         srv.close()
         self.rc = None
+
+    def connect(self):
+        """The loopback connection: sets sock (the test's end) and the
+        ports; returns the server's end."""
+        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        ls.bind(('127.0.0.1', 0))
+        ls.listen(1)
+        self.local_port = ls.getsockname()[1]
+        self.sock = socket.create_connection(('127.0.0.1', self.local_port), timeout=IO_TIMEOUT)
+        self.client_port = self.sock.getsockname()[1]
+        srv, _ = ls.accept()
+        ls.close()
+        return srv
 
     def wait(self, timeout=EXIT_TIMEOUT):
         if self.rc is None:
@@ -643,14 +665,7 @@ class Immediate(Base):
         cl.handshake()
         line = b'QUIT\r\n'
         cl.send(line)
-        if close_notify:
-            try:
-                cl.obj.unwrap()
-            except ssl.SSLWantReadError:
-                pass
-            cl._flush()
-        c.sock.shutdown(socket.SHUT_WR)
-        self.assertEqual(cl.read_to_eof(), b'echo:' + line)
+        self.assertEqual(half_close(cl, c.sock, close_notify), b'echo:' + line)
         c.close()
         fields, log = self.finish(c, 7)
         self.assertNotIn('reason', fields, log)

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-import unittest
 
 import behaviour as B
 from behaviour import BioClient, Plain, client_context, fx, EXIT_TEMP, IO_TIMEOUT
@@ -99,26 +98,11 @@ def reply(reader):
             return lines
 
 
-class Client(BioClient):
-    """BioClient that tells a close_notify (ssl returns b'') from a bare
-    EOF (ssl raises SSLEOFError)."""
-
-    def read(self):
-        if self.pending:
-            data, self.pending = self.pending, b''
-            return data
-        while True:
-            try:
-                data = self.obj.read(65536)
-                if not data:
-                    self.close_notify = True
-                return data
-            except ssl.SSLWantReadError:
-                self._flush()
-                self._recv()
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError) as e:
-                self.close_notify = isinstance(e, ssl.SSLZeroReturnError)
-                return b''
+def helpers(c):
+    """(engine, application) pids of a running ucspi-tlsd."""
+    kids = B.children(c.proc.pid)
+    engine = [p for p in kids if B.proc_uids(p)[0] >= 0x70000000]
+    return (engine[0] if engine else None), next((p for p in kids if p not in engine), None)
 
 
 class Conn(B.Conn):
@@ -130,14 +114,7 @@ class Conn(B.Conn):
         self.logpath, self.argv, self.rc = logpath, argv, None
         self.client_port = self.local_port = None
         if transport == 'tcp':
-            ls = socket.socket()
-            ls.bind(('127.0.0.1', 0))
-            ls.listen(1)
-            self.local_port = ls.getsockname()[1]
-            self.sock = socket.create_connection(('127.0.0.1', self.local_port), timeout=IO_TIMEOUT)
-            self.client_port = self.sock.getsockname()[1]
-            srv, _ = ls.accept()
-            ls.close()
+            srv = self.connect()
             srv.setblocking(not nonblock)  # O_NONBLOCK on the description ucspi-tlsd inherits
             fd_in = fd_out = srv.fileno()
             close = [srv]
@@ -166,12 +143,6 @@ class Conn(B.Conn):
                                          start_new_session=True, preexec_fn=preexec, restore_signals=not signals)
         for c in close:
             c.close() if hasattr(c, 'close') else os.close(c)
-
-    def pids(self):
-        """(engine, application) pids while both run."""
-        kids = B.children(self.proc.pid)
-        engine = [p for p in kids if B.proc_uids(p)[0] >= 0x70000000]
-        return (engine[0] if engine else None), next((p for p in kids if p not in engine), None)
 
 
 class PipePair:
@@ -231,8 +202,20 @@ class Case(B.Base):
         c = self.start(self.argv('-n', '-T', '5', *opts, app=self.misbehave(action, arg)), **how)
         return c, Plain(c.sock)
 
-    def state(self):
-        return self.app_state()
+    def starttls_go(self, *opts, **how):
+        """ucspitls.py starttls-go: STARTTLS sent, '220 go ahead' read; the
+        application sends 'y' when the test calls go()."""
+        os.mkfifo(os.path.join(self.out, 'go'), 0o666)
+        c = self.start(self.argv('-n', '-T', '5', *opts, app=self.app('ucspitls.py', 'starttls-go')), **how)
+        pl = Plain(c.sock)
+        self.assertEqual(pl.readline(), b'220 ready\r\n')
+        c.sock.sendall(b'STARTTLS\r\n')
+        self.assertEqual(pl.readline(), b'220 go ahead\r\n')
+        return c, pl
+
+    def go(self):
+        with open(os.path.join(self.out, 'go'), 'wb') as go:
+            go.write(b'!')
 
     # -- mailfront with the queuedir backend: one file per accepted message
 
@@ -266,7 +249,7 @@ class Case(B.Base):
         c.sock.sendall(request)
         self.assertTrue(pl.readline().startswith(b'220 '), 'the reply to STARTTLS')
         self.assertEqual(pl.buf, b'', 'nothing after the 220 before the ClientHello')
-        return Client(c.sock, client_context(maximum=maximum), server_hostname='mail.example.org'), pl
+        return BioClient(c.sock, client_context(maximum=maximum), server_hostname='mail.example.org'), pl
 
 
 TRANSACTION = (b'MAIL FROM:<a@example.org>\r\nRCPT TO:<postmaster@example.org>\r\nDATA\r\n'
@@ -337,7 +320,7 @@ version_tests(C01, 'noop_20k', C01.noop_20k)
 def engine_switched(c):
     """True once the engine has left the plaintext phase: it holds neither
     of the application's fd 0/1 pipes any more."""
-    engine, app = c.pids()
+    engine, app = helpers(c)
 
     def pipes(pid):
         out = set()
@@ -357,14 +340,8 @@ class C01Socket(Case):
     def test_trailer_after_switch_fails_handshake(self):
         """C01: bytes in the socket after the switch are handshake input: a
         non-TLS line fails the handshake (logged), never reaches the app."""
-        os.mkfifo(os.path.join(self.out, 'go'), 0o666)
-        c = self.start(self.argv('-n', '-T', '5', app=self.app('ucspitls.py', 'starttls-go')))
-        pl = Plain(c.sock)
-        self.assertEqual(pl.readline(), b'220 ready\r\n')
-        c.sock.sendall(b'STARTTLS\r\n')
-        self.assertEqual(pl.readline(), b'220 go ahead\r\n')
-        with open(os.path.join(self.out, 'go'), 'wb') as go:
-            go.write(b'!')
+        c, pl = self.starttls_go()
+        self.go()
         poll_until(engine_switched(c), 'the engine to start the handshake')
         c.sock.sendall(b'RSET\r\n')
         self.assertIsNone(B.tls_records(pl.read_to_eof()), 'at most an alert after the 220')
@@ -384,17 +361,11 @@ class C02(Case):
         """C02a: a line the client sends after the 220 but before the switch
         is dropped there (logged, counted), also from the application's fd 0
         pipe; it is not the first line over TLS, and not left for fd 0."""
-        os.mkfifo(os.path.join(self.out, 'go'), 0o666)
-        c = self.start(self.argv('-n', '-T', '5', app=self.app('ucspitls.py', 'starttls-go')))
-        pl = Plain(c.sock)
-        self.assertEqual(pl.readline(), b'220 ready\r\n')
-        c.sock.sendall(b'STARTTLS\r\n')
-        self.assertEqual(pl.readline(), b'220 go ahead\r\n')
+        c, pl = self.starttls_go()
         c.sock.sendall(b'RSET\r\n')
         poll_until(lambda: tcp_rx_queue(c.local_port, c.client_port) == 0, 'the engine to read the stale line')
-        with open(os.path.join(self.out, 'go'), 'wb') as go:
-            go.write(b'!')
-        cl = Client(c.sock, client_context(), server_hostname='mail.test')
+        self.go()
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test')
         cl.handshake()
         cl.send(b'NOOP\r\n')
         self.assertEqual(cl.readline(), b'250 ok\r\n')
@@ -414,7 +385,7 @@ class C02(Case):
         c, pl = self.delayed('stale-220')
         self.assertEqual(pl.readline(), b'220 ready\r\n')
         self.assertEqual(pl.readline(), b'250 stale\r\n')
-        cl = Client(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
         cl.handshake()
         self.assertEqual(cl.raw[:1], b'\x16', 'the next server byte starts the ServerHello')
         cl.send(b'NOOP\r\n')
@@ -437,7 +408,7 @@ class C02(Case):
                 c.sock.sendall(b'STARTTLS\r\n')
                 assert pl.readline() == b'220 go ahead\r\n', 'the 220'
                 time.sleep((i * 7919 % 2000) / 1e6)  # 0-2 ms of jitter: a spread of timings, not a wait
-                cl = Client(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
+                cl = BioClient(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
                 cl.handshake()
                 assert cl.raw[:1] == b'\x16', 'first byte after the 220: %r' % cl.raw[:8]
                 assert pl.raw == b'220 ready\r\n220 go ahead\r\n', 'plaintext: %r' % pl.raw
@@ -467,7 +438,7 @@ class C02(Case):
         handshake is done, arrive encrypted after it, never in clear."""
         c, pl = self.delayed('early')
         self.assertEqual(pl.readline(), b'220 ready\r\n')
-        cl = Client(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
         cl.handshake()
         self.assertEqual(pl.raw, b'220 ready\r\n', 'only the 220 in clear')
         self.assertEqual(cl.readline(), b'250-early\r\n')
@@ -484,19 +455,12 @@ class C03(Case):
 
     def one_write(self, maximum, close_notify):
         c = self.mailfront(delayed=False)
-        cl = Client(c.sock, client_context(maximum=maximum), server_hostname='mail.example.org')
+        cl = BioClient(c.sock, client_context(maximum=maximum), server_hostname='mail.example.org')
         cl.handshake()
         self.assertTrue(cl.readline().startswith(b'220 '))
         token = os.urandom(8).hex().encode()
         cl.send(b'EHLO client.example.org\r\n' + TRANSACTION % token)
-        if close_notify:
-            try:
-                cl.obj.unwrap()
-            except ssl.SSLWantReadError:
-                pass
-            cl._flush()
-        c.sock.shutdown(socket.SHUT_WR)
-        rest = cl.read_to_eof()
+        rest = B.half_close(cl, c.sock, close_notify)
         self.assertIn(b'250 2.6.0 Message accepted.\r\n221 ', rest)
         self.assertTrue(cl.close_notify, 'the server\'s close_notify before its FIN')
         cl.drain_raw()
@@ -521,7 +485,7 @@ class C03(Case):
         gone within a second of the client's end."""
         n = 256 << 10
         c = self.start(self.argv('-T', '5', app=self.misbehave('big-reply', n)))
-        cl = Client(c.sock, client_context(), server_hostname='mail.test')
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test')
         cl.handshake()
         data = cl.read_to_eof()
         self.assertEqual(hashlib.sha256(data).hexdigest(), hashlib.sha256(pattern(n)).hexdigest(),
@@ -538,7 +502,7 @@ class C03(Case):
         """C03d: the client sends and half-closes; the application answers
         200 ms after its EOF: the answer arrives, then close_notify."""
         c = self.start(self.argv('-T', '5', app=self.misbehave('late-answer')))
-        cl = Client(c.sock, client_context(), server_hostname='mail.test')
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test')
         cl.handshake()
         cl.send(b'QUIT\r\n')
         c.sock.shutdown(socket.SHUT_WR)
@@ -583,7 +547,7 @@ class C04(Case):
         """C04a: after the 221 the client closes TCP without close_notify:
         a normal end, the application's status, no reason, not an error."""
         c = self.mailfront(delayed=False)
-        cl = Client(c.sock, client_context(), server_hostname='mail.example.org')
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.example.org')
         cl.handshake()
         self.assertTrue(cl.readline().startswith(b'220 '))
         cl.send(b'QUIT\r\n')
@@ -597,7 +561,7 @@ class C04(Case):
         """One session: 512 KiB of a 1 MiB DATA, then an RST; returns
         (conn, seconds from the reset to ucspi-tlsd's exit)."""
         c = self.mailfront(delayed=False, out=out) if out else self.mailfront(delayed=False)
-        cl = Client(c.sock, client_context(maximum=maximum), server_hostname='mail.example.org')
+        cl = BioClient(c.sock, client_context(maximum=maximum), server_hostname='mail.example.org')
         cl.handshake()
         smtp_to_data(cl)
         cl.send(b'Subject: reset\r\n\r\n' + b'x' * 1022 + b'\r\n' * 1 + (b'y' * 1022 + b'\r\n') * 511)
@@ -621,7 +585,7 @@ class C04(Case):
         """C04c: half a TLS record, then FIN: the application sees EOF
         (mailfront ends), ucspi-tlsd exits within a second, nothing left."""
         c = self.mailfront(delayed=False)
-        cl = Client(c.sock, client_context(), server_hostname='mail.example.org')
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.example.org')
         cl.handshake()
         self.assertTrue(cl.readline().startswith(b'220 '))
         c.sock.sendall(b'\x17\x03\x03\x00\x40' + b'\0' * 20)
@@ -661,7 +625,7 @@ class C04(Case):
     def grandchild_eof(self, argv, tls):
         c = self.start(argv)
         if tls:
-            cl = Client(c.sock, client_context(), server_hostname='mail.test')
+            cl = BioClient(c.sock, client_context(), server_hostname='mail.test')
             cl.handshake()
             t = time.monotonic()
             data = cl.read_to_eof()
@@ -690,7 +654,7 @@ class C04(Case):
         c = self.start(self.argv('-n', '-T', '5', app=['sh', '-c', GRANDCHILD_TLS]))
         pl = Plain(c.sock)
         self.assertEqual(pl.readline(), b'220 ready\r\n')
-        cl = Client(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
         cl.handshake()
         t = time.monotonic()
         self.assertEqual(cl.read_to_eof(), b'250 bye\r\n')
@@ -715,7 +679,7 @@ class C05(Case):
         with open('/proc/%d/status' % c.proc.pid) as f:
             own = dict(line.split(':') for line in f if line.startswith(('SigBlk', 'SigIgn')))
         self.assertNotEqual(int(own['SigBlk'], 16), 0, 'precondition: ucspi-tlsd started with a signal blocked')
-        cl = Client(c.sock, client_context(), server_hostname='mail.test')
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test')
         cl.handshake()
         got = {k: int(v, 16) for k, v in (line.split(b':\t') for line in cl.read_to_eof().splitlines())}
         self.assertEqual(got[b'SigBlk'], 0, 'an empty signal mask')
@@ -731,7 +695,7 @@ class C05(Case):
         logged, the application ends, ucspi-tlsd exits normally (the
         application's status: 128+13 if SIGPIPE ended it), nothing left."""
         c = self.mailfront(delayed=False)
-        cl = Client(c.sock, client_context(), server_hostname='mail.example.org')
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.example.org')
         cl.handshake()
         cl.send(b'NOOP\r\n' * 5000)
         reset(c.sock)
@@ -745,7 +709,7 @@ class C05(Case):
         application sees EPIPE (never the client's bytes), the reset is
         logged, ucspi-tlsd is not killed by SIGPIPE, nothing left."""
         c = self.start(self.argv('-T', '5', app=self.misbehave('big-writer', 8 * MiB)))
-        cl = Client(c.sock, client_context(), server_hostname='mail.test')
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test')
         cl.handshake()
         cl.send(b'go\r\n')
         self.assertTrue(cl.read())  # the reply has started
@@ -770,7 +734,7 @@ class C06(Case):
         """C06a: fd 2 is the socket, -v, a ClientHello with a corrupted
         length: only TLS records (the alert) go back, no log text."""
         c = self.start(self.argv('-v', '-T', '5', app=self.app('immediate.sh')), fd2_socket=True)
-        hello = Client(c.sock, client_context()).client_hello()
+        hello = BioClient(c.sock, client_context()).client_hello()
         c.sock.sendall(hello[:5] + b'\xff' + hello[6:])
         data = Plain(c.sock).read_to_eof()
         self.no_log_text(data)
@@ -780,11 +744,9 @@ class C06(Case):
     def test_a_fd2_socket_delayed_handshake_failure(self):
         """C06a: fd 2 is the socket, delayed mode, -v, junk after STARTTLS:
         the 220s, then TLS records only, no log text."""
-        c = self.start(self.argv('-n', '-v', '-T', '5', app=self.app('ucspitls.py', 'starttls')), fd2_socket=True)
-        pl = Plain(c.sock)
-        self.assertEqual(pl.readline(), b'220 ready\r\n')
-        c.sock.sendall(b'STARTTLS\r\n')
-        self.assertEqual(pl.readline(), b'220 go ahead\r\n')
+        c, pl = self.starttls_go('-v', fd2_socket=True)
+        self.go()
+        poll_until(engine_switched(c), 'the engine to start the handshake')
         c.sock.sendall(b'this is not TLS\r\n')
         rest = pl.read_to_eof()
         self.no_log_text(pl.raw)
@@ -793,7 +755,7 @@ class C06(Case):
 
     def echo(self, transport):
         c = self.start(self.argv('-T', '5', app=self.app('immediate.sh')), transport=transport)
-        cl = Client(c.sock, client_context(), server_hostname='mail.test')
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test')
         cl.handshake()
         cl.send(b'ping\r\n')
         self.assertEqual(cl.readline(), b'echo:ping\r\n')
@@ -831,10 +793,10 @@ class C06(Case):
         c = self.start(self.argv('-n', '-T', '5', app=self.app('ucspitls.py', 'Y')), close_fd2=True)
         pl = Plain(c.sock)
         self.assertEqual(pl.readline(), b'220 ready\r\n')
-        engine, app = c.pids()
+        engine, app = helpers(c)
         for pid in (c.proc.pid, engine):
             self.assertEqual(os.readlink('/proc/%d/fd/2' % pid), '/dev/null', 'fd 2 of %d' % pid)
-        cl = Client(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
         cl.handshake()
         cl.send(b'NOOP\r\n')
         self.assertEqual(cl.readline(), b'250 NOOP\r\n')
@@ -852,7 +814,7 @@ class C07(Case):
         expires from the start, trickling does not extend it; logged with
         its phase."""
         c = self.start(self.argv('-T', '2', app=self.app('immediate.sh')))
-        hello = Client(c.sock, client_context()).client_hello()
+        hello = BioClient(c.sock, client_context()).client_hello()
         t0 = time.monotonic()
         sent = 0
         try:
@@ -876,7 +838,7 @@ class C07(Case):
         """C07d: idle for longer than -T after a full handshake: not ended
         by ucspi-tlsd (no -t)."""
         c = self.start(self.argv('-T', '1', app=self.app('immediate.sh')))
-        cl = Client(c.sock, client_context(), server_hostname='mail.test')
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test')
         cl.handshake()
         time.sleep(1.5)  # the idle period under test
         self.assertIsNone(c.proc.poll(), 'still running')
@@ -899,7 +861,7 @@ class C08(Case):
     def refused(self, send, ctx=None):
         c = self.start(self.argv('-T', '5', app=self.app('immediate.sh')))
         if ctx is not None:
-            cl = Client(c.sock, ctx)
+            cl = BioClient(c.sock, ctx)
             with self.assertRaises((ssl.SSLError, OSError)):
                 cl.handshake()
             data = bytes(cl.raw)
@@ -927,7 +889,7 @@ class C08(Case):
 
     def test_corrupted_length(self):
         """C08: a ClientHello whose handshake length is wrong: an alert, 111."""
-        hello = Client(socket.socket(), client_context()).client_hello()
+        hello = BioClient(socket.socket(), client_context()).client_hello()
         fields, data = self.refused(hello[:6] + b'\x00\x00\x10' + hello[9:])
         self.assertTrue(data.startswith(b'\x15'), 'an alert: %r' % data[:8])
 
@@ -946,7 +908,7 @@ class C08(Case):
     def test_fin_after_serverhello(self):
         """C08: FIN right after the server's first flight: 111 within a second."""
         c = self.start(self.argv('-T', '5', app=self.app('immediate.sh')))
-        c.sock.sendall(Client(c.sock, client_context()).client_hello())
+        c.sock.sendall(BioClient(c.sock, client_context()).client_hello())
         self.assertEqual(c.sock.recv(5)[:1], b'\x16')
         c.sock.shutdown(socket.SHUT_WR)
         t = time.monotonic()
@@ -959,7 +921,7 @@ class C08(Case):
         """C08: delayed mode, a ClientHello before the banner: ucspi-tlsd
         stays transparent; mailfront's own reply comes in plaintext."""
         c = self.mailfront('-T', '1')
-        c.sock.sendall(Client(c.sock, client_context()).client_hello())
+        c.sock.sendall(BioClient(c.sock, client_context()).client_hello())
         pl = Plain(c.sock)
         self.assertTrue(pl.readline().startswith(b'220 '), 'the banner')
         c.sock.sendall(b'\r\nQUIT\r\n')
@@ -991,7 +953,7 @@ class C10(Case):
         if delayed:
             reader = Plain(sock)
         else:
-            reader = Client(sock, client_context(), server_hostname='mail.test')
+            reader = BioClient(sock, client_context(), server_hostname='mail.test')
             reader.handshake()
         t = time.monotonic()
         out = reader.read_to_eof().decode()
@@ -1038,7 +1000,7 @@ class C11(Case):
         they are blocking, and 1 MiB each way arrives intact."""
         c, pl = self.delayed('nonblock', arg=MiB)
         self.assertEqual(pl.readline(), b'220 ready\r\n')
-        cl = Client(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
         cl.handshake()
         cl.send(pattern(MiB))
         got = b''
@@ -1057,7 +1019,7 @@ class C11(Case):
         """C11b: the socket arrives with O_NONBLOCK set: 1 MiB each way,
         and the application's own fds are blocking."""
         c = self.start(self.argv('-T', '5', app=self.misbehave('bulk', MiB)), nonblock=True)
-        cl = Client(c.sock, client_context(), server_hostname='mail.test')
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test')
         cl.handshake()
         cl.send(pattern(MiB))
         self.assertEqual(cl.read_to_eof(), pattern(MiB))
@@ -1077,7 +1039,7 @@ class C12(Case):
         it keeps flowing and the engine uses almost no CPU."""
         c, pl = self.delayed('decline-echo')
         self.assertEqual(pl.readline(), b'220 ready\r\n')
-        engine, _ = c.pids()
+        engine, _ = helpers(c)
         before = cpu_seconds(engine)
         for i in range(5):
             c.sock.sendall(b'line %d\r\n' % i)
@@ -1094,7 +1056,7 @@ class C12(Case):
         write fails), no second handshake, the session goes on."""
         c, pl = self.delayed('y-again')
         self.assertEqual(pl.readline(), b'220 ready\r\n')
-        cl = Client(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
         cl.handshake()
         cl.send(b'NOOP\r\n')
         self.assertEqual(cl.readline(), b'250 ok\r\n')
@@ -1107,7 +1069,7 @@ class C12(Case):
         log line; nothing decrypted reaches the application."""
         c, pl = self.delayed('ctl-flood', arg=64 << 10)
         self.assertEqual(pl.readline(), b'220 ready\r\n')
-        cl = Client(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
         try:
             cl.handshake()
             cl.send(b'NOOP\r\n')
@@ -1205,7 +1167,7 @@ class C13(Case):
         cl = GnuTLSClient(c.sock, priority)
         self.addCleanup(cl.close)
         self.assertEqual(cl.handshake(), 0)
-        engine, _ = c.pids()
+        engine, _ = helpers(c)
         return c, cl, engine, cpu_seconds(engine)
 
     def goes_on(self, c, cl):

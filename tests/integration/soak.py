@@ -164,7 +164,7 @@ class Session:
             assert b'250-STARTTLS\r\n' in C.reply(pl.readline)
             self.sock.sendall(b'STARTTLS\r\n')
             assert pl.readline().startswith(b'220 ')
-        cl = C.Client(self.sock, B.client_context(maximum=self.maximum), server_hostname='mail.example.org')
+        cl = B.BioClient(self.sock, B.client_context(maximum=self.maximum), server_hostname='mail.example.org')
         cl.handshake()
         if not self.delayed:
             assert cl.readline().startswith(b'220 ')
@@ -193,14 +193,7 @@ class Session:
     def pipelined(self, notify=False):
         cl = self.tls()
         cl.send(b'EHLO soak.example.org\r\n' + self.message())
-        if notify:
-            try:
-                cl.obj.unwrap()
-            except ssl.SSLWantReadError:
-                pass
-            cl._flush()
-        self.sock.shutdown(socket.SHUT_WR)
-        rest = cl.read_to_eof()
+        rest = B.half_close(cl, self.sock, notify)
         self.accepted = b'\r\n250 2.6.0 Message accepted.\r\n' in rest
         assert rest.endswith(b'221 2.0.0 Good bye.\r\n'), rest[-80:]
 
@@ -213,21 +206,20 @@ class Session:
         cl.send(b'Subject: %s\r\n\r\n' % self.token.encode() + b'x' * 70000)
         C.reset(self.sock)
 
-    def handshake_failure(self):
+    def starttls_without_ehlo(self):
         if self.delayed:
             pl = B.Plain(self.sock)
             assert pl.readline().startswith(b'220 ')
             self.sock.sendall(b'STARTTLS\r\n')
             assert pl.readline().startswith(b'220 ')
+
+    def handshake_failure(self):
+        self.starttls_without_ehlo()
         self.sock.sendall(b'EHLO this is not TLS\r\n')
         self.drain()
 
     def timeout(self):
-        if self.delayed:
-            pl = B.Plain(self.sock)
-            assert pl.readline().startswith(b'220 ')
-            self.sock.sendall(b'STARTTLS\r\n')
-            assert pl.readline().startswith(b'220 ')
+        self.starttls_without_ehlo()
         self.drain()
 
     def drain(self):

@@ -104,15 +104,11 @@ def tls_echo_one():
 def main():
     signal.alarm(30)  # never outlive a broken test
     open(os.path.join(OUT, 'marker'), 'w').close()
-    if ACTION == 'stale-220':
-        write_all(1, b'220 ready\r\n250 stale\r\n')
+    if ACTION in ('stale-220', 'early'):
+        write_all(1, b'220 ready\r\n' + (b'250 stale\r\n' if ACTION == 'stale-220' else b''))
         write_all(3, b'y')
-        STATE['ctl'] = read_to_eof(3).decode('latin-1')
-        tls_echo_one()
-    elif ACTION == 'early':
-        write_all(1, b'220 ready\r\n')
-        write_all(3, b'y')
-        write_all(5, b'250-early\r\n')
+        if ACTION == 'early':
+            write_all(5, b'250-early\r\n')
         STATE['ctl'] = read_to_eof(3).decode('latin-1')
         tls_echo_one()
     elif ACTION == 'nonblock':
