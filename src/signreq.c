@@ -74,8 +74,9 @@ const char *kreq_decode(const unsigned char *buf, size_t received, struct kreq *
 		break;
 	case KMSG_LOG:
 	case KMSG_SUMMARY:
-		/* for a log line, key carries the level */
-		if (out->h.len > KMSG_MAXTEXT || out->h.key > LOG_LEVEL_DEBUG || out->h.algo != 0)
+		/* for a log line, key carries the level; a summary has none */
+		if (out->h.len > KMSG_MAXTEXT || out->h.key > (out->h.op == KMSG_LOG ? LOG_LEVEL_DEBUG : 0) ||
+		    out->h.algo != 0)
 			return "malformed text message";
 		break;
 	default:

@@ -174,6 +174,13 @@ START_TEST(decode_summary_key_3_refused)
 }
 END_TEST
 
+START_TEST(decode_summary_with_a_level_refused)
+{
+	size_t n = put(KMSG_SUMMARY, LOG_LEVEL_INFO, 0, 0, 5, 5);
+	ck_assert_refused(kreq_decode(buf, n, &req));
+}
+END_TEST
+
 START_TEST(decode_log_with_algo_refused)
 {
 	size_t n = put(KMSG_LOG, LOG_LEVEL_INFO, 1, 0, 5, 5);
@@ -718,6 +725,7 @@ static Suite *signreq_suite(void)
 	tcase_add_test(tc, decode_log_levels_0_to_2_ok);
 	tcase_add_test(tc, decode_log_level_3_refused);
 	tcase_add_test(tc, decode_summary_key_3_refused);
+	tcase_add_test(tc, decode_summary_with_a_level_refused);
 	tcase_add_test(tc, decode_log_with_algo_refused);
 	tcase_add_test(tc, decode_sign_hash_ok_copies_header_and_data);
 	tcase_add_test(tc, decode_sign_data_max_length_ok);
