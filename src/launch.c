@@ -41,22 +41,18 @@ static size_t read_start_block(int fd, char *buf, size_t max)
 }
 
 /* SSL_* variables come from the engine only: some servers grant relaying on
- * the mere presence of SSL_CLIENT_S_DN, so none may be inherited. */
+ * the mere presence of SSL_CLIENT_S_DN, so none may be inherited.  The
+ * entries are taken out of environ directly: unsetenv cannot remove one
+ * without '=' (execve allows it), and getenv would not see it, but the
+ * application's own environment parser might. */
 static void drop_inherited_ssl_vars(void)
 {
-	char name[ENVBLOCK_NAME_MAX + 1];
+	char **kept = environ;
 
-	for (char **e = environ; *e;) {
-		const char *eq = strchr(*e, '=');
-		size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
-		if (strncmp(*e, "SSL_", 4) != 0 || n > ENVBLOCK_NAME_MAX) {
-			e++;
-			continue;
-		}
-		memcpy(name, *e, n);
-		name[n] = '\0';
-		unsetenv(name); /* shifts environ down: look at *e again */
-	}
+	for (char **e = environ; *e; e++)
+		if (strncmp(*e, "SSL_", 4) != 0)
+			*kept++ = *e;
+	*kept = NULL;
 }
 
 /* arg: the bool "TLS is offered", cleared by START_NO_TLS. */
