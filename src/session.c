@@ -173,10 +173,19 @@ static int offer_alpn(gnutls_session_t s, const char *list)
 
 /* ---- the session ---- */
 
+/* Session secrets never go to a file: GnuTLS's default would open
+ * SSLKEYLOGFILE, when it is set, in the jail (a forbidden system call). */
+static int no_keylog(gnutls_session_t s, const char *label, const gnutls_datum_t *secret)
+{
+	(void)s, (void)label, (void)secret;
+	return 0;
+}
+
 static const char *configure(gnutls_session_t s, gnutls_certificate_credentials_t cred)
 {
 	if (gnutls_priority_set(s, S->priority) < 0 || gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred) < 0)
 		return "unable to set up the TLS session";
+	gnutls_session_set_keylog_function(s, no_keylog);
 	gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_PRE, note_offered_suites);
 	if (S->cfg->refuse_unknown_names)
 		gnutls_handshake_set_post_client_hello_function(s, refuse_unknown_name);

@@ -11,3 +11,6 @@ tests_sandbox_check_policy_LDADD = libsandbox.a $(SECCOMP_LIBS) $(CHECK_LIBS)
 
 TESTS += tests/sandbox/jail.py
 EXTRA_DIST += tests/sandbox/jail.py
+
+TESTS += tests/sandbox/attack.py
+EXTRA_DIST += tests/sandbox/attack.py
