@@ -23,6 +23,10 @@
 #include "relay.h"
 #include "session.h"
 
+/* GNUTLS_DEBUG_LEVEL: GnuTLS's lines the engine passes on, well within the
+ * parent's limit on the engine's log lines (keeper.c). */
+#define ENGINE_GNUTLS_LINES 16
+
 static struct conn *E;     /* for the GnuTLS callbacks */
 static struct relay R;     /* large buffers: not on the stack */
 static const char *mode_reason; /* why the session failed, for the summary */
@@ -396,6 +400,7 @@ gnutls_session_t engine_prepare(struct conn *c)
 
 	E = c;
 	log_redirect(log_to_parent);
+	log_limit_gnutls(ENGINE_GNUTLS_LINES);
 	s = c->tls_problem ? NULL : make_session(); /* no certificate to serve */
 	/* small TLS 1.3 records otherwise stall 40 ms on delayed ACKs */
 	setsockopt(c->net_out, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

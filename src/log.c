@@ -6,6 +6,7 @@
  * at start).  Here the socket is connected once, at start-up, and a line
  * that cannot be sent is dropped. */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@ static int syslog_lazy;   /* connect at the next line (a child, no seccomp) */
 static int log_verbosity = LOG_LEVEL_INFO;
 static int log_facility = LOG_MAIL;
 static void (*log_sink)(enum log_level, const char *);
+static unsigned gnutls_lines_left = UINT_MAX;
 
 static int syslog_connect(int type)
 {
@@ -147,3 +149,17 @@ static void log_v(enum log_level level, const char *fmt, va_list ap)
 LOG_FN(log_error, LOG_LEVEL_ERROR)
 LOG_FN(log_info, LOG_LEVEL_INFO)
 LOG_FN(log_debug, LOG_LEVEL_DEBUG)
+
+void log_gnutls(int level, const char *text)
+{
+	(void)level;
+	if (log_verbosity < LOG_LEVEL_DEBUG || gnutls_lines_left == 0)
+		return;
+	gnutls_lines_left--;
+	log_debug("gnutls: %.*s", (int)strcspn(text, "\n"), text);
+}
+
+void log_limit_gnutls(unsigned n)
+{
+	gnutls_lines_left = n;
+}

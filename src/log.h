@@ -24,6 +24,14 @@ void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* GnuTLS's log function (gnutls_global_set_log_function): its debug and
+ * audit lines (GNUTLS_DEBUG_LEVEL) go to our log at the debug level, never
+ * straight to fd 2, which may be the network, and which the engine may not
+ * write.  log_limit_gnutls: at most n more of them (the engine's lines are
+ * counted by the parent, which ends a session that sends too many). */
+void log_gnutls(int level, const char *text);
+void log_limit_gnutls(unsigned n);
+
 /* Replace what is not printable ASCII by '?', in place. */
 void log_sanitize(char *s);
 

@@ -219,15 +219,6 @@ static void parent_lets_go(void)
 		fds_null(2);
 }
 
-/* GnuTLS's debug and audit lines (GNUTLS_DEBUG_LEVEL) go to our log at -v,
- * from the engine through the parent: GnuTLS's default writes them on fd 2,
- * which may be the network, and which the engine may not write. */
-static void gnutls_log_line(int level, const char *text)
-{
-	(void)level;
-	log_debug("gnutls: %.*s", (int)strcspn(text, "\n"), text);
-}
-
 /* One line: the synopsis is for -h. */
 static void usage_exit(const char *err)
 {
@@ -256,7 +247,7 @@ int main(int argc, char **argv)
 		break;
 	}
 	log_init(C.fd2_is_network, cfg.verbosity, cfg.syslog_facility);
-	gnutls_global_set_log_function(gnutls_log_line);
+	gnutls_global_set_log_function(log_gnutls);
 	C.cfg = &cfg;
 	signal(SIGPIPE, SIG_IGN);
 	C.net_in = fcntl(0, F_DUPFD_CLOEXEC, 3);
