@@ -196,6 +196,7 @@ static const char *handshake(gnutls_session_t s, unsigned *ms)
 {
 	static char why[160];
 	long long start = now_ms(), deadline = start + (long long)E->cfg->handshake_timeout * 1000;
+	const char *err;
 	int ret;
 
 	for (;;) {
@@ -222,6 +223,11 @@ static const char *handshake(gnutls_session_t s, unsigned *ms)
 	*ms = (unsigned)(now_ms() - start);
 	/* no more signatures: the parent wipes the key now */
 	send_text(KMSG_HANDSHAKE_DONE, 0, "");
+	if ((err = session_client_cert_problem(s))) {
+		gnutls_alert_send(s, GNUTLS_AL_FATAL, GNUTLS_A_CERTIFICATE_REQUIRED);
+		snprintf(why, sizeof why, "handshake failed: %s", err);
+		return why;
+	}
 	return NULL;
 }
 

@@ -321,6 +321,18 @@ static void client_cert_env(gnutls_session_t s, struct envblock *b)
 	gnutls_x509_crt_deinit(crt);
 }
 
+const char *session_client_cert_problem(gnutls_session_t s)
+{
+	gnutls_x509_crt_t crt;
+
+	if (S->cfg->client_certs != CLIENT_CERTS_REQUIRE)
+		return NULL;
+	if (!(crt = verified_client_cert(s)))
+		return "no valid client certificate in the resumed session (-A)";
+	gnutls_x509_crt_deinit(crt);
+	return NULL;
+}
+
 void session_env(gnutls_session_t s, struct envblock *b)
 {
 	gnutls_datum_t proto;

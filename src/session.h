@@ -20,5 +20,11 @@ const char *session_sni(gnutls_session_t s);
 /* The variables of the client certificate (only when one was requested and
  * verified) and of ALPN. */
 void session_env(gnutls_session_t s, struct envblock *b);
+/* -A, once the handshake is done: NULL if the client's certificate
+ * verifies now, else why the session must end.  A resumed session has had
+ * no Certificate message: its ticket may come from a service that shares
+ * the ticket key without asking for a certificate, or the certificate may
+ * have been revoked since (-C). */
+const char *session_client_cert_problem(gnutls_session_t s);
 
 #endif

@@ -672,7 +672,8 @@ def setup_features():
     B.run_tool('sh', os.path.join(HERE, 'make-feature-fixtures.sh'), FX.dir)
 
 
-def main():
+def main(module=None):
+    """Runs the tests of module (default: this one's)."""
     def skip(why):
         print('SKIP: ' + why)
         print('0 passed, 0 failed, 1 skipped')
@@ -696,7 +697,7 @@ def main():
     print('# scratch: %s' % B.W.base)
     loader = unittest.TestLoader()
     names = sys.argv[1:]
-    module = sys.modules[__name__]
+    module = module or sys.modules[__name__]
     suite = loader.loadTestsFromNames(names, module) if names else loader.loadTestsFromModule(module)
     result = unittest.TextTestRunner(stream=sys.stdout, verbosity=2).run(suite)
     failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
