@@ -250,6 +250,9 @@ int main(int argc, char **argv)
 	gnutls_global_set_log_function(log_gnutls);
 	C.cfg = &cfg;
 	signal(SIGPIPE, SIG_IGN);
+	/* an ignored SIGCHLD survives execve, and would have the kernel reap
+	 * the children: their exit statuses, ours, lost */
+	signal(SIGCHLD, SIG_DFL);
 	C.net_in = fcntl(0, F_DUPFD_CLOEXEC, 3);
 	C.net_out = fds_same_file(0, 1) ? C.net_in : fcntl(1, F_DUPFD_CLOEXEC, 3);
 	if (C.net_in < 0 || C.net_out < 0)

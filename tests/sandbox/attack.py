@@ -10,6 +10,8 @@ tests/integration/behaviour.py, like jail.py.
     killed it with SIGSYS.
   - An inherited environment entry with no '=' (execve allows it) made the
     launcher spin for ever while it removed SSL_* variables.
+  - An inherited SIGCHLD disposition of SIG_IGN lost the children's exit
+    statuses.
 """
 import os
 import sys
@@ -75,6 +77,14 @@ class Attack(B.Base):
             entries = [e for e in f.read().split(b'\0') if e]
         self.assertEqual([e for e in entries if e.startswith(b'SSL_CLIENT')], [], entries)
         self.assertIn(b'SSL_PROTOCOL=TLSv1.3', entries)
+
+    def test_children_reaped_with_sigchld_ignored(self):
+        """Started with SIGCHLD ignored (inherited across execve, as a
+        wrapper may leave it): the kernel reaped the children itself and
+        their statuses were lost (0 for an application that exits 7)."""
+        ignore = 'import os, signal, sys; signal.signal(signal.SIGCHLD, signal.SIG_IGN); os.execv(sys.argv[1], sys.argv[1:])'
+        argv = [sys.executable, '-c', ignore] + self.argv('-T', '5', app=self.app('immediate.sh'))
+        self.immediate_session(argv, self.env())
 
 
 if __name__ == '__main__':
