@@ -24,6 +24,9 @@ from behaviour import BioClient, Plain, client_context, fx, EXIT_TEMP, IO_TIMEOU
 MAILFRONT = os.environ.get('MAILFRONT', '/usr/sbin/mailfront')
 TLS12, TLS13 = ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3
 MiB = 1 << 20
+# More than the engine's pipes to the application hold (1 MiB), so that
+# writes to them meet a full pipe.
+BULK = 4 * MiB
 
 
 def pattern(n):
@@ -337,6 +340,31 @@ def engine_switched(c):
 
 class C01Socket(Case):
 
+    def test_trailer_beyond_the_pipe_dropped(self):
+        """C01: STARTTLS and 1 MiB + 32 KiB of RSETs in one go, all read by
+        the engine before the application asks for TLS (more than the
+        application's fd 0 pipe holds, so part of it waits in the engine):
+        every byte is dropped and counted, none reaches the TLS side."""
+        os.mkfifo(os.path.join(self.out, 'go'), 0o666)
+        c = self.start(self.argv('-n', '-T', '5', app=self.app('ucspitls.py', 'starttls-go')))
+        pl = Plain(c.sock)
+        self.assertEqual(pl.readline(), b'220 ready\r\n')
+        trailer = b'RSET\r\n' * ((MiB + (32 << 10)) // 6)
+        c.sock.sendall(b'STARTTLS\r\n' + trailer)
+        self.assertEqual(pl.readline(), b'220 go ahead\r\n')
+        poll_until(lambda: tcp_rx_queue(c.local_port, c.client_port) == 0, 'the engine to read the trailer')
+        self.go()
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test')
+        cl.handshake()
+        cl.send(b'NOOP\r\n')
+        self.assertEqual(cl.readline(), b'250 ok\r\n')
+        c.close()
+        fields, log = self.finish(c, 0)
+        self.assertIn('discarded %d bytes of plaintext' % len(trailer), log)
+        st = self.app_state()
+        self.assertEqual(self.step(st, 'tls_line')['line'], 'NOOP\r\n', 'the first line over TLS is the client\'s')
+        self.assertEqual(self.step(st, 'end')['fd0_left'], '')
+
     def test_trailer_after_switch_fails_handshake(self):
         """C01: bytes in the socket after the switch are handshake input: a
         non-TLS line fails the handshake (logged), never reaches the app."""
@@ -497,6 +525,23 @@ class C03(Case):
         self.finish(c, 0)
         self.assertLess(time.monotonic() - t, 1.5)
         self.assert_nothing_left(c)
+
+    def test_c_reply_waiting_in_the_pipe_at_exit(self):
+        """C03c: the client reads nothing until the application, which
+        wrote 1 MiB, has exited (over a socketpair, whose small buffers
+        leave most of it in the application's pipe): all of it arrives."""
+        n = MiB
+        c = self.start(self.argv('-T', '5', app=self.misbehave('big-reply', n)), transport='socketpair')
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test')
+        cl.handshake()
+        _, app = helpers(c)
+        poll_until(lambda: not os.path.exists('/proc/%d' % app) or B.proc_state(app) == 'Z',
+                   'the application to exit')
+        data = cl.read_to_eof()
+        self.assertEqual(len(data), n)
+        self.assertEqual(data, pattern(n))
+        c.close()
+        self.assertEqual(c.wait(), 0)
 
     def test_d_client_half_closes_first(self):
         """C03d: the client sends and half-closes; the application answers
@@ -761,9 +806,11 @@ class C06(Case):
         self.assertEqual(cl.readline(), b'echo:ping\r\n')
         self.assertEqual(cl.read_to_eof(), b'')
         self.assertTrue(cl.close_notify)
+        t = time.monotonic()
+        cl.drain_raw()
+        self.assertLess(time.monotonic() - t, 1.0, 'then the end of the stream (a pipe is closed: no shutdown)')
         c.sock.close()
-        fields, log = B.Base.finish.__wrapped__(self, c, 7) if hasattr(B.Base.finish, '__wrapped__') else \
-            self.finish_any_remote(c, 7)
+        fields, log = self.finish_any_remote(c, 7)
         self.assertEqual(fields['proto'], 'TLSv1.3', log)
 
     def finish_any_remote(self, c, status):
@@ -997,37 +1044,37 @@ class C11(Case):
     def test_a_c_app_nonblocking_then_blocking_stdio(self):
         """C11a/c: the application sets O_NONBLOCK on fds 0/1 before 'y',
         then uses blocking reads and writes without EAGAIN handling on 4/5:
-        they are blocking, and 1 MiB each way arrives intact."""
-        c, pl = self.delayed('nonblock', arg=MiB)
+        they are blocking, and 4 MiB each way arrive intact."""
+        c, pl = self.delayed('nonblock', arg=BULK)
         self.assertEqual(pl.readline(), b'220 ready\r\n')
         cl = BioClient(c.sock, client_context(), server_hostname='mail.test', initial=pl.buf)
         cl.handshake()
-        cl.send(pattern(MiB))
+        cl.send(pattern(BULK))
         got = b''
-        while len(got) < MiB:
+        while len(got) < BULK:
             chunk = cl.read()
             self.assertTrue(chunk, 'the stream ended after %d bytes' % len(got))
             got += chunk
-        self.assertEqual(got, pattern(MiB))
+        self.assertEqual(got, pattern(BULK))
         c.close()
         self.finish(c, 0)
         st = self.app_state()
         self.assertEqual(st['blocking'], {'4': True, '5': True})
-        self.assertEqual((st['read'], st['read_sha256']), (MiB, hashlib.sha256(pattern(MiB)).hexdigest()))
+        self.assertEqual((st['read'], st['read_sha256']), (BULK, hashlib.sha256(pattern(BULK)).hexdigest()))
 
     def test_b_nonblocking_socket_from_the_launcher(self):
-        """C11b: the socket arrives with O_NONBLOCK set: 1 MiB each way,
+        """C11b: the socket arrives with O_NONBLOCK set: 4 MiB each way,
         and the application's own fds are blocking."""
-        c = self.start(self.argv('-T', '5', app=self.misbehave('bulk', MiB)), nonblock=True)
+        c = self.start(self.argv('-T', '5', app=self.misbehave('bulk', BULK)), nonblock=True)
         cl = BioClient(c.sock, client_context(), server_hostname='mail.test')
         cl.handshake()
-        cl.send(pattern(MiB))
-        self.assertEqual(cl.read_to_eof(), pattern(MiB))
+        cl.send(pattern(BULK))
+        self.assertEqual(cl.read_to_eof(), pattern(BULK))
         c.close()
         self.finish(c, 0)
         st = self.app_state()
         self.assertEqual(st['blocking'], {'0': True, '1': True})
-        self.assertEqual(st['read'], MiB)
+        self.assertEqual(st['read'], BULK)
 
 
 # ---------------------------------------------------------------- C12
