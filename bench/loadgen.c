@@ -428,6 +428,7 @@ int main(int argc, char **argv)
 {
 	pthread_t *threads;
 	double start;
+	unsigned failures;
 
 	parse_args(argc, argv);
 	set_up();
@@ -442,5 +443,11 @@ int main(int argc, char **argv)
 		hold_sessions();
 	for (unsigned i = 0; i < opt.concurrency; i++)
 		pthread_join(threads[i], NULL);
-	return report((now_ms() - start) / 1e3) ? 1 : 0;
+	failures = report((now_ms() - start) / 1e3);
+	free(threads);
+	free(latency_ms);
+	freeaddrinfo(server);
+	gnutls_priority_deinit(prio);
+	gnutls_certificate_free_credentials(cred);
+	return failures ? 1 : 0;
 }
