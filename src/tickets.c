@@ -33,6 +33,22 @@ int tickets_derive(const unsigned char *master, size_t len, unsigned long long p
 	return gnutls_hmac_fast(GNUTLS_MAC_SHA512, master, len, msg, sizeof msg, out);
 }
 
+int tickets_bind(unsigned char key[TICKET_KEY_SIZE], const unsigned char *context, size_t len)
+{
+	static const char label[] = "ucspi-tlsd client certificate policy";
+	unsigned char msg[sizeof label + 64], bound[TICKET_KEY_SIZE];
+	int ret;
+
+	if (len > sizeof msg - sizeof label)
+		return -1;
+	memcpy(msg, label, sizeof label);
+	memcpy(msg + sizeof label, context, len);
+	ret = gnutls_hmac_fast(GNUTLS_MAC_SHA512, key, TICKET_KEY_SIZE, msg, sizeof label + len, bound);
+	memcpy(key, bound, TICKET_KEY_SIZE);
+	explicit_bzero(bound, sizeof bound);
+	return ret;
+}
+
 /* Only root may write it (or the engine's key could be chosen) or read it. */
 static const char *ownership_problem(const struct stat *st)
 {

@@ -28,4 +28,11 @@ const char *tickets_engine_key(const char *file, time_t now, unsigned period_sec
 int tickets_derive(const unsigned char *master, size_t len, unsigned long long period,
                    unsigned char out[TICKET_KEY_SIZE]);
 
+/* With client certificates (-e): bind the engine's key to the service's
+ * client-certificate policy (context: the mode and a digest of the CA
+ * file), so that a ticket minted where another policy holds (a service
+ * that shares the key file without -A) cannot be opened here, and the
+ * client makes a full handshake with its certificate.  Pure. */
+int tickets_bind(unsigned char key[TICKET_KEY_SIZE], const unsigned char *context, size_t len);
+
 #endif

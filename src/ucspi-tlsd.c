@@ -152,6 +152,25 @@ static void load_priority(void)
 		die(EXIT_USAGE, "-p: bad priority string at '%.*s'", where ? (int)strcspn(where, ":") : 0, where ? where : "");
 }
 
+/* -e: the ticket key bound to the client-certificate policy (tickets.h).
+ * An unreadable CA file is hashed as empty: every session then fails in
+ * the engine, with the file's name. */
+static int bind_client_cert_policy(void)
+{
+	unsigned char context[1 + 32];
+	gnutls_datum_t ca = { NULL, 0 };
+	int ret;
+
+	if (cfg.client_certs == CLIENT_CERTS_NONE)
+		return 0;
+	context[0] = cfg.client_certs == CLIENT_CERTS_REQUIRE ? 'A' : 'a';
+	if (gnutls_load_file(cfg.client_ca, &ca) < 0)
+		ca.size = 0;
+	ret = gnutls_hash_fast(GNUTLS_DIG_SHA256, ca.data ? ca.data : context, ca.size, context + 1);
+	gnutls_free(ca.data);
+	return ret < 0 ? ret : tickets_bind(C.ticket_key, context, sizeof context);
+}
+
 /* Tickets stay off with client certificates unless -e: a ticket carries the
  * client's identity, and the engine that holds the ticket key could mint one. */
 static void load_ticket_key(void)
@@ -166,7 +185,8 @@ static void load_ticket_key(void)
 	}
 	if (!tickets_version_ok(gnutls_check_version(NULL)))
 		die(EXIT_USAGE, "-s: session tickets need GnuTLS 3.6.14 or later (this is %s)", gnutls_check_version(NULL));
-	if ((problem = tickets_engine_key(cfg.ticket_keyfile, time(NULL), TICKET_PERIOD, C.ticket_key)))
+	if ((problem = tickets_engine_key(cfg.ticket_keyfile, time(NULL), TICKET_PERIOD, C.ticket_key)) ||
+	    (bind_client_cert_policy() < 0 && (problem = "cannot derive the key")))
 		die(EXIT_TEMP, "ticket key file %s: %s", cfg.ticket_keyfile, problem);
 	C.tickets = true;
 }
