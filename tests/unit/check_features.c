@@ -136,6 +136,31 @@ START_TEST(ticket_key_derivation)
 }
 END_TEST
 
+/* -e: HMAC-SHA-512(key, "ucspi-tlsd client certificate policy" 0x00
+ * context), the value from Python's hmac module; another mode, another key. */
+START_TEST(ticket_key_bound_to_client_cert_policy)
+{
+	static const char expected[] =
+		"6280948ee545bc25c90f9e425027314164db9df53928e93991c8ec187f379ae4"
+		"d2651eb2d2aa2c257e4587cdb5dc3aa4d10c03e185b6ba12abf9bc690afe4d71";
+	unsigned char key[TICKET_KEY_SIZE], other[TICKET_KEY_SIZE], context[33];
+	char hex[2 * TICKET_KEY_SIZE + 1];
+
+	for (int i = 0; i < TICKET_KEY_SIZE; i++)
+		key[i] = other[i] = (unsigned char)i;
+	context[0] = 'A';
+	for (int i = 0; i < 32; i++)
+		context[1 + i] = (unsigned char)i;
+	ck_assert_int_eq(tickets_bind(key, context, sizeof context), 0);
+	for (int i = 0; i < TICKET_KEY_SIZE; i++)
+		snprintf(hex + 2 * i, 3, "%02x", key[i]);
+	ck_assert_str_eq(hex, expected);
+	context[0] = 'a';
+	ck_assert_int_eq(tickets_bind(other, context, sizeof context), 0);
+	ck_assert(memcmp(key, other, sizeof key) != 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("features");
@@ -152,6 +177,7 @@ int main(void)
 	tc = tcase_create("tickets");
 	tcase_add_test(tc, gnutls_versions_for_tickets);
 	tcase_add_test(tc, ticket_key_derivation);
+	tcase_add_test(tc, ticket_key_bound_to_client_cert_policy);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
