@@ -269,6 +269,11 @@ int main(int argc, char **argv)
 	log_init(C.fd2_is_network, cfg.verbosity, cfg.syslog_facility);
 	gnutls_global_set_log_function(log_gnutls);
 	C.cfg = &cfg;
+	/* GnuTLS initialises itself as it loads, unless GNUTLS_NO_IMPLICIT_INIT
+	 * is set: then every call failed with "an error has been detected in
+	 * the library", named after the certificate file */
+	if (gnutls_global_init() < 0)
+		die(EXIT_TEMP, "%s", "cannot initialise GnuTLS");
 	signal(SIGPIPE, SIG_IGN);
 	/* an ignored SIGCHLD survives execve, and would have the kernel reap
 	 * the children: their exit statuses, ours, lost */

@@ -7,7 +7,8 @@ Runs the real ucspi-tlsd on loopback connections with the harness of
 tests/integration/behaviour.py, like jail.py.
   - GnuTLS's own environment variables: SSLKEYLOGFILE made the engine open
     a file in its jail, GNUTLS_DEBUG_LEVEL made it write on fd 2; both
-    killed it with SIGSYS.
+    killed it with SIGSYS.  GNUTLS_NO_IMPLICIT_INIT left GnuTLS
+    uninitialised.
   - An inherited environment entry with no '=' (execve allows it) made the
     launcher spin for ever while it removed SSL_* variables.
   - An inherited SIGCHLD disposition of SIG_IGN lost the children's exit
@@ -66,6 +67,13 @@ class Attack(B.Base):
         self.assertRegex(log, r'ucspi-tlsd\[\d+\]: gnutls: ', 'GnuTLS lines through our log')
         # the engine's, within the parent's limit on its lines
         self.assertRegex(log, r'gnutls: HSK\[', "the engine's handshake lines")
+
+    def test_gnutls_without_implicit_init(self):
+        """GNUTLS_NO_IMPLICIT_INIT: GnuTLS was never initialised, and every
+        session failed with a library error named after the certificate
+        file."""
+        self.immediate_session(self.argv('-T', '5', app=self.app('immediate.sh')),
+                               self.env(GNUTLS_NO_IMPLICIT_INIT='1'))
 
     def test_environment_entry_without_equals(self):
         """An entry 'SSL_CLIENT_S_DN' with no '=': unsetenv cannot remove
