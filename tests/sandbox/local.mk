@@ -12,5 +12,5 @@ tests_sandbox_check_policy_LDADD = libsandbox.a $(SECCOMP_LIBS) $(CHECK_LIBS)
 TESTS += tests/sandbox/jail.py
 EXTRA_DIST += tests/sandbox/jail.py
 
-TESTS += tests/sandbox/attack.py tests/sandbox/attack_tickets.py
-EXTRA_DIST += tests/sandbox/attack.py tests/sandbox/attack_tickets.py
+TESTS += tests/sandbox/attack.py tests/sandbox/attack_tickets.py tests/sandbox/attack_syslog.py
+EXTRA_DIST += tests/sandbox/attack.py tests/sandbox/attack_tickets.py tests/sandbox/attack_syslog.py
