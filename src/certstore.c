@@ -59,8 +59,8 @@ static const char *import_crts(struct certentry *e, gnutls_x509_crt_t *crts, uns
 	e->npcerts = n;
 	if (gnutls_pcert_import_x509_list(e->pcerts, crts, &e->npcerts, GNUTLS_X509_CRT_LIST_SORT) < 0)
 		return "unusable certificate chain";
-	if (gnutls_x509_crt_init(&e->leaf) < 0 || gnutls_x509_crt_import(e->leaf, &e->pcerts[0].cert, GNUTLS_X509_FMT_DER) < 0)
-		return "unusable certificate";
+	e->leaf = crts[0]; /* kept, not parsed again: the caller frees the rest */
+	crts[0] = NULL;
 	return NULL;
 }
 
@@ -81,7 +81,8 @@ static const char *import_chain(struct certentry *e)
 		return gnutls_strerror(ret);
 	problem = import_crts(e, crts, n);
 	for (unsigned i = 0; i < n; i++)
-		gnutls_x509_crt_deinit(crts[i]);
+		if (crts[i])
+			gnutls_x509_crt_deinit(crts[i]);
 	gnutls_free(crts);
 	return problem;
 }
