@@ -152,6 +152,20 @@ static void load_priority(void)
 		die(EXIT_USAGE, "-p: bad priority string at '%.*s'", where ? (int)strcspn(where, ":") : 0, where ? where : "");
 }
 
+/* -a/-A and -C files are read by GnuTLS (fopen) in the engine, and hashed
+ * here with -e: a FIFO there would block either for ever. */
+static void check_client_cert_files(void)
+{
+	const char *problem;
+
+	if (cfg.client_certs == CLIENT_CERTS_NONE)
+		return;
+	if ((problem = fds_file_problem(cfg.client_ca)))
+		die(EXIT_TEMP, "-%c %s: %s", cfg.client_certs == CLIENT_CERTS_REQUIRE ? 'A' : 'a', cfg.client_ca, problem);
+	if (cfg.client_crl && (problem = fds_file_problem(cfg.client_crl)))
+		die(EXIT_TEMP, "-C %s: %s", cfg.client_crl, problem);
+}
+
 /* -e: the ticket key bound to the client-certificate policy (tickets.h).
  * An unreadable CA file is hashed as empty: every session then fails in
  * the engine, with the file's name. */
@@ -288,6 +302,7 @@ int main(int argc, char **argv)
 		die(EXIT_USAGE, "-J %s: %s", cfg.jail_dir, jail_err);
 	load_certificates();
 	load_priority();
+	check_client_cert_files();
 	load_ticket_key();
 	make_channels();
 	C.parent = getpid();

@@ -13,8 +13,11 @@ tests/integration/behaviour.py, like jail.py.
     launcher spin for ever while it removed SSL_* variables.
   - An inherited SIGCHLD disposition of SIG_IGN lost the children's exit
     statuses.
+  - A FIFO given as the client CA or CRL file blocked the engine (or, with
+    -e, the parent) for ever.
 """
 import os
+import re
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -74,6 +77,38 @@ class Attack(B.Base):
         file."""
         self.immediate_session(self.argv('-T', '5', app=self.app('immediate.sh')),
                                self.env(GNUTLS_NO_IMPLICIT_INIT='1'))
+
+    def fifo(self):
+        path = os.path.join(self.out, 'ca.fifo')
+        os.mkfifo(path)
+        return path
+
+    def assert_refused_at_once(self, argv, pattern):
+        c = self.start(argv)
+        self.assertEqual(c.wait(B.FAST_FAIL), B.EXIT_TEMP, c.log())
+        self.assertRegex(c.log(), pattern)
+        self.assertFalse(self.ran(), 'the application must not start')
+
+    def test_client_ca_file_a_fifo(self):
+        """-a FIFO (delayed mode): the engine blocked for ever opening it,
+        the parent waiting with no deadline yet."""
+        fifo = self.fifo()
+        self.assert_refused_at_once(self.argv('-n', '-T', '2', '-a', fifo, app=self.app('ucspitls.py', 'Y')),
+                                    r'-a %s: not a regular file' % re.escape(fifo))
+
+    def test_crl_file_a_fifo(self):
+        fifo = self.fifo()
+        argv = self.argv('-n', '-T', '2', '-a', B.fx('ecdsa.crt'), '-C', fifo, app=self.app('ucspitls.py', 'Y'))
+        self.assert_refused_at_once(argv, r'-C %s: not a regular file' % re.escape(fifo))
+
+    def test_client_ca_file_a_fifo_with_tickets(self):
+        """-A FIFO -e -s: the parent itself blocked opening it, before it
+        forked (the ticket key is bound to the CA file's contents)."""
+        fifo, key = self.fifo(), os.path.join(self.out, 'ticket.key')
+        with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), 'wb') as f:
+            f.write(os.urandom(64))
+        argv = self.argv('-T', '2', '-A', fifo, '-e', '-s', key, app=self.app('immediate.sh'))
+        self.assert_refused_at_once(argv, r'-A %s: not a regular file' % re.escape(fifo))
 
     def test_environment_entry_without_equals(self):
         """An entry 'SSL_CLIENT_S_DN' with no '=': unsetenv cannot remove
