@@ -28,18 +28,19 @@ tests/fuzz/fuzz-engine-starttls: $(FUZZ_ENGINE_FILES)
 TESTS += tests/fuzz/run.sh
 EXTRA_DIST += tests/fuzz/README tests/fuzz/run.sh tests/fuzz/capture-hello.py \
 	tests/fuzz/fuzz-signreq.c tests/fuzz/fuzz-ucspienv.c tests/fuzz/fuzz-options.c \
-	tests/fuzz/fuzz-engine.c tests/fuzz/corpus
+	tests/fuzz/fuzz-engine.c tests/fuzz/corpus tests/fuzz/regressions
 CLEANFILES += $(FUZZ_HARNESSES)
 clean-local: clean-fuzz
 clean-fuzz:
 	-rm -rf tests/fuzz/work tests/fuzz/artifacts
 
-# make fuzz: each harness for FUZZ_SECONDS (default five minutes).
-FUZZ_SECONDS = 300
+# make fuzz: each harness for FUZZ_SECONDS (default five minutes), from
+# the command line or the environment; not a make variable, which would
+# also override the environment's value for make check.
 if FUZZ
 check_SCRIPTS += $(FUZZ_HARNESSES)
 fuzz: $(FUZZ_HARNESSES)
-	FUZZ_SECONDS=$(FUZZ_SECONDS) top_builddir='$(abs_top_builddir)' $(SHELL) $(srcdir)/tests/fuzz/run.sh
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-300} top_builddir='$(abs_top_builddir)' $(SHELL) $(srcdir)/tests/fuzz/run.sh
 else
 fuzz:
 	@echo "make fuzz: configure found no clang that links -fsanitize=fuzzer (Debian: clang libclang-rt-14-dev)" >&2; exit 1
