@@ -1,22 +1,25 @@
 /* libFuzzer harness: the TLS engine fed arbitrary network bytes, in
- * immediate mode or (built with -DFUZZ_STARTTLS) right after the
- * application has asked for TLS.
+ * immediate mode or (built with -DFUZZ_STARTTLS) in delayed mode, before
+ * and right after STARTTLS: a thread plays the application, which asks for
+ * TLS when the client's plaintext has a STARTTLS line.
  *
- * It runs the engine's real code (engine_prepare, engine_serve: src/engine.c
- * and src/relay.c) in this process, over socketpairs and pipes laid out as
- * ucspi-tlsd lays them out, but without the jail and the seccomp policy:
- * the stubs below abort if anything calls them.  The engine ends with
- * _exit(); the harness is linked with -Wl,--wrap=_exit and jumps back here
- * instead.  A thread plays the key keeper: it checks every sign request
- * with the parent's own validator (a request it would refuse is a bug: the
- * engine must only ask for what the key can give) and signs with a key
- * made at start-up (nothing on disk). */
+ * It runs the engine's real code (engine_prepare, engine_serve: src/engine.c,
+ * relay.c, session.c, certstore.c) in this process, over socketpairs and
+ * pipes laid out as ucspi-tlsd lays them out, but without the jail and the
+ * seccomp policy: the stubs below abort if anything calls them.  The engine
+ * ends with _exit(); the harness is linked with -Wl,--wrap=_exit and jumps
+ * back here instead.  A thread plays the key keeper: it checks every sign
+ * request with the parent's own validator (a request it would refuse is a
+ * bug: the engine must only ask for what the key can give) and signs with
+ * the keys made at start-up (nothing on disk). */
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -283,19 +286,82 @@ static void write_or_die(int fd, const void *p, size_t n)
 		die("short write");
 }
 
-/* What reaches the engine before it runs: the client's bytes and EOF, and
- * in delayed mode the application's 220 and its 'Y' command. */
-static void queue_input(int net, const uint8_t *data, size_t size)
+/* What reaches the engine before it runs: the client's bytes, and their
+ * end unless the application will ask for TLS (it then closes them after
+ * its 'Y': a client that closes before that does not handshake). */
+static void queue_input(int net, const uint8_t *data, size_t size, bool starttls)
 {
-	static const char reply[] = "220 ready to start TLS\r\n";
-
-	if (DELAYED) {
-		write_or_die(conn.ch.app_out[1], reply, sizeof reply - 1);
-		write_or_die(conn.ch.ctl[1], "Y", 1);
-	}
 	if (size)
 		write_or_die(net, data, size);
-	shutdown(net, SHUT_WR);
+	if (!starttls)
+		shutdown(net, SHUT_WR);
+}
+
+/* ---- the application, in delayed mode ---- */
+
+static bool is_starttls(const char *line, size_t len)
+{
+	return (len == 10 && strncasecmp(line, "STARTTLS\r\n", 10) == 0) ||
+	       (len == 9 && strncasecmp(line, "STARTTLS\n", 9) == 0);
+}
+
+/* Will the application see a STARTTLS line?  Only before the first line
+ * that starts like a TLS record: relay.c holds the bytes from there on
+ * until the application decides (or the client closes). */
+static bool app_will_ask(const uint8_t *p, size_t n)
+{
+	if (!DELAYED)
+		return false;
+	for (size_t i = 0; i < n;) {
+		const uint8_t *nl = memchr(p + i, '\n', n - i);
+		size_t len = nl ? (size_t)(nl - (p + i)) + 1 : n - i;
+		if (p[i] == 0x16 && (n - i < 2 || p[i + 1] == 0x03) && (n - i < 3 || p[i + 2] <= 0x04))
+			return false;
+		if (nl && is_starttls((const char *)p + i, len))
+			return true;
+		i += len;
+	}
+	return false;
+}
+
+static int client; /* the harness's end of the network socket */
+
+/* Reads what the client sent through the engine's plaintext phase until a
+ * STARTTLS line, then answers 220 and asks for TLS with 'Y', as a
+ * UCSPI-TLS SMTP server does.  At the end of the input without one, it
+ * declines (the control socket's EOF) and ends its output. */
+static void *application(void *arg)
+{
+	struct channels *ch = arg;
+	static const char reply[] = "220 ready to start TLS\r\n";
+	char buf[4096], line[16];
+	size_t len = 0;
+	ssize_t k;
+	sigset_t pipe_signal;
+
+	/* the engine may have closed its ends: EPIPE for this thread, not a
+	 * SIGPIPE that ends the process */
+	sigemptyset(&pipe_signal);
+	sigaddset(&pipe_signal, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_signal, NULL);
+	while ((k = read(ch->app_in[0], buf, sizeof buf)) > 0)
+		for (ssize_t i = 0; i < k; i++) {
+			if (len < sizeof line)
+				line[len++] = buf[i];
+			if (buf[i] != '\n')
+				continue;
+			if (is_starttls(line, len)) {
+				write(ch->app_out[1], reply, sizeof reply - 1);
+				write(ch->ctl[1], "Y", 1);
+				shutdown(client, SHUT_WR); /* the end of the client's bytes */
+				return NULL;
+			}
+			len = 0;
+		}
+	shutdown(ch->ctl[1], SHUT_WR);
+	close(ch->app_out[1]);
+	ch->app_out[1] = -1;
+	return NULL;
 }
 
 static void free_session(gnutls_session_t s)
@@ -311,15 +377,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static gnutls_session_t s; /* static: setjmp keeps it */
 	int net[2];
-	pthread_t keeper_thread;
+	pthread_t keeper_thread, app_thread;
 
 	/* a socket buffer holds it all: the engine reads after we write */
 	if (size > 65536)
 		return -1;
 	make_channels(net);
-	queue_input(net[0], data, size);
-	if (pthread_create(&keeper_thread, NULL, keeper, &conn.ch.key[0]) != 0)
-		die("cannot start the keeper thread");
+	client = net[0];
+	queue_input(net[0], data, size, app_will_ask(data, size));
+	if (pthread_create(&keeper_thread, NULL, keeper, &conn.ch.key[0]) != 0 ||
+	    (DELAYED && pthread_create(&app_thread, NULL, application, &conn.ch) != 0))
+		die("cannot start a thread");
 	s = NULL;
 	if (setjmp(engine_done) == 0) {
 		engine_running = true;
@@ -328,6 +396,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	shutdown(conn.ch.key[1], SHUT_RDWR);
 	pthread_join(keeper_thread, NULL);
+	if (DELAYED) {
+		close(conn.ch.app_in[1]); /* if the engine has not: the application's EOF */
+		pthread_join(app_thread, NULL);
+	}
 	if (s)
 		free_session(s);
 	close_channels(net);
