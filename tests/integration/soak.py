@@ -313,17 +313,19 @@ class Soak(C.Case):
         self.assertNotRegex(log, r'killed by signal|Segmentation|core dumped', 'no crash')
 
     def ours(self):
-        """ucspi-tlsd processes, and mailfronts with our queue."""
+        """The soak's processes: xinetd gives ucspi-tlsd our QUEUEDIR, and
+        its engine and application inherit it (other tests may run
+        ucspi-tlsd at the same time: make -j)."""
         found = []
         for name in filter(str.isdigit, os.listdir('/proc')):
             try:
-                with open('/proc/%s/cmdline' % name, 'rb') as f:
-                    cmd = f.read()
                 with open('/proc/%s/environ' % name, 'rb') as f:
                     env = f.read()
+                with open('/proc/%s/cmdline' % name, 'rb') as f:
+                    cmd = f.read()
             except OSError:
                 continue
-            if B.BIN.encode() in cmd or self.queue.encode() in env:
+            if b'QUEUEDIR=' + self.queue.encode() + b'\0' in env + b'\0' and int(name) != self.x.proc.pid:
                 found.append((int(name), cmd))
         return found
 
