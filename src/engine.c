@@ -389,6 +389,7 @@ __attribute__((noreturn)) static void plaintext_only(gnutls_session_t s)
 	struct envblock b;
 
 	close_fd(&R.ctl);
+	close_fd(&R.app_stdin); /* no switch to drop plaintext at */
 	envblock_init(&b);
 	envblock_add(&b, START_NO_TLS, "1");
 	envblock_finish(&b);
