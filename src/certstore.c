@@ -87,6 +87,17 @@ static const char *import_chain(struct certentry *e)
 	return problem;
 }
 
+static bool same_subject(gnutls_x509_crt_t a, gnutls_x509_crt_t b)
+{
+	gnutls_datum_t da = { NULL, 0 }, db = { NULL, 0 };
+	bool same = gnutls_x509_crt_get_raw_dn(a, &da) == 0 && gnutls_x509_crt_get_raw_dn(b, &db) == 0 &&
+	            da.size == db.size && memcmp(da.data, db.data, da.size) == 0;
+
+	gnutls_free(da.data);
+	gnutls_free(db.data);
+	return same;
+}
+
 const char *certstore_add(struct certstore *cs, const char *certfile, const char *keyfile)
 {
 	struct certentry *e = &cs->e[cs->n];
@@ -101,6 +112,7 @@ const char *certstore_add(struct certstore *cs, const char *certfile, const char
 	e->keyfile = keyfile;
 	if ((problem = import_chain(e)) || (problem = key_facts(&cs->keys[cs->n], e->pcerts[0].pubkey)))
 		return problem;
+	e->default_alt = cs->n > 0 && same_subject(e->leaf, cs->e[0].leaf);
 	if (gnutls_x509_crt_get_expiration_time(e->leaf) < time(NULL))
 		log_error("certificate file %s: the certificate has expired (served anyway)", certfile);
 	cs->n++;
@@ -238,7 +250,8 @@ unsigned certstore_choose(const struct certstore *cs, const char *sni,
 
 	for (int rank = 0; rank < 3; rank++)
 		for (unsigned i = 0; i < cs->n; i++) {
-			if (preference(cs->keys[i].pk) != rank || (by_name ? !names(&cs->e[i], sni) : i != 0))
+			if (preference(cs->keys[i].pk) != rank ||
+			    (by_name ? !names(&cs->e[i], sni) : i != 0 && !cs->e[i].default_alt))
 				continue;
 			if (can_use(&cs->keys[i], arg))
 				return i;

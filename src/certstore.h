@@ -23,6 +23,7 @@ struct certentry {
 	gnutls_x509_crt_t leaf; /* the parent checks the key against it */
 	gnutls_ocsp_data_st ocsp; /* a stapled response, when nocsp is 1 */
 	unsigned nocsp;
+	bool default_alt; /* the default's subject too: its alternative (another key type) */
 };
 
 struct certstore {
@@ -51,7 +52,8 @@ void certstore_normalise_name(char *sni);
 bool certstore_knows(const struct certstore *cs, const char *sni);
 
 /* The certificate to serve: among those that name sni (or, when none does
- * or there is no sni, the default), the first the client can use by
+ * or there is no sni, the default and the certificates of -d with the same
+ * subject, such as its RSA twin), the first the client can use by
  * can_use(keyinfo, arg), ECDSA before Ed25519 before RSA; if the client can
  * use none, the first of them. */
 unsigned certstore_choose(const struct certstore *cs, const char *sni,

@@ -272,6 +272,23 @@ class Dual(Features):
                 self.assert_echoed(out, served)
 
 
+    def test_dual_default_without_sni(self):
+        """Most MTAs send no SNI: the default certificate (-c, ECDSA) and a
+        certificate of -d with its subject (RSA) are a pair too, so an
+        RSA-only client without SNI gets the RSA one, not a failure; others
+        get the ECDSA default."""
+        sni = os.path.join(FX.dir, 'sni')
+        server = lambda n, out: [B.BIN, '-u', 'nobody', '-J', B.W.jail, '-T', '5', '-v', '-d', sni,  # noqa: E731
+                                 '-c', ffx('sni/dual-ec.crt'), '-k', ffx('sni/dual-ec.key'),
+                                 os.path.join(B.W.apps, 'immediate.sh'), out]
+        for args, want in ((['-tls1_2', '-cipher', 'ECDHE-RSA-AES128-GCM-SHA256'], 'RSA'),
+                           (['-sigalgs', 'rsa_pss_rsae_sha256'], 'RSA'), ([], 'ECDSA')):
+            with self.subTest(args=args):
+                out, served = self.s_client('-noservername', *args, server=server)
+                self.assertRegex(out, r'Peer signature type: %s' % want, out)
+                self.assert_echoed(out, served)
+
+
 # ---------------------------------------------------------------- session tickets
 
 class Tickets(Features):
