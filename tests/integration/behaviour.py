@@ -387,8 +387,9 @@ class Conn:
     """ucspi-tlsd on one side of a loopback connection, the test's socket on
     the other."""
 
-    def __init__(self, argv, env, logpath, fd2_socket=False):
+    def __init__(self, argv, env, logpath, fd2_socket=False, initial=b''):
         srv = self.connect()
+        self.sock.sendall(initial)  # in ucspi-tlsd's socket before it starts
         self.logpath = logpath
         self.argv = argv
         with open(logpath, 'wb') as log:
@@ -474,8 +475,8 @@ class Base(unittest.TestCase):
             cert_opts += ['-k', keyfile or fx((key or cert) + '.key')]
         return [BIN, '-u', 'nobody', '-J', W.jail, *opts, *cert_opts, *app]
 
-    def start(self, argv, env=None, fd2_socket=False):
-        c = Conn(argv, env if env is not None else self.env(), os.path.join(self.out, 'log'), fd2_socket)
+    def start(self, argv, env=None, fd2_socket=False, initial=b''):
+        c = Conn(argv, env if env is not None else self.env(), os.path.join(self.out, 'log'), fd2_socket, initial)
         self.conns.append(c)
         return c
 

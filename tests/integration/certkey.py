@@ -76,8 +76,8 @@ class NoPassphrase(Base):
         then resets the connection (unread data), and no process asked."""
         mode = ('-n',) if delayed else ()
         app = self.app('ucspitls.py', 'Y') if delayed else self.app('immediate.sh')
-        c = self.start(self.argv(*mode, '-T', '5', cert='enc', app=app))
-        c.sock.sendall(b'x\n')
+        # queued before ucspi-tlsd starts: it cannot exit before they arrive
+        c = self.start(self.argv(*mode, '-T', '5', cert='enc', app=app), initial=b'x\n')
         rc = c.wait()
         with self.assertRaises(ConnectionResetError, msg='unread bytes: a reset, not a close; log:\n' + c.log()):
             c.sock.recv(100)

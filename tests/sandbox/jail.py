@@ -28,6 +28,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'integration'))
 import behaviour as B  # noqa: E402
+from cases import poll_until  # noqa: E402
 
 UID_BASE = 0x70000000
 CAP_KILL = 1 << 5
@@ -61,12 +62,15 @@ def fd_targets(pid):
 
 
 def helpers(c):
-    """(parent, engine, application) of a live connection."""
+    """(parent, engine, application) of a live connection after its
+    handshake (the engine is jailed by then; the application's process
+    may not have run yet: wait until it has dropped root)."""
     parent = c.proc.pid
     kids = B.children(parent)
     engine = [p for p in kids if B.proc_uids(p)[0] >= UID_BASE]
     app = [p for p in kids if p not in engine]
     assert len(engine) == 1 and len(app) == 1, 'children of %d: %s' % (parent, kids)
+    poll_until(lambda: B.proc_uids(app[0])[0] != 0, 'the application to drop root')
     return parent, engine[0], app[0]
 
 
