@@ -1,6 +1,6 @@
 #!/bin/bash
-# The README's Quick start, run as a new user would, so that it cannot rot:
-# its commands (the indented lines of that section, taken from the README,
+# The README's "Install and try on port 25", run as a new user would, so
+# that it cannot rot: its commands (the indented lines of that section, taken from the README,
 # not copied here) run one by one with bash -e, as root, in a copy of the
 # source tree, inside namespaces of the test's own:
 #   - a network namespace: its own loopback, where port 25 is free;
@@ -29,13 +29,13 @@ it_init
 trap 'private_syslog_undo; umount -l /usr /etc /var /run "$WORK/ovl" 2>/dev/null; it_cleanup' EXIT
 README=$top_srcdir/README
 
-# the Quick start's commands: its indented lines, up to the next heading
-awk '/^Quick start$/ { on = 1; getline; next }
+# that section's commands: its indented lines, up to the next heading
+awk '/^Install and try on port 25$/ { on = 1; getline; next }
 	on && /^-+$/ { exit }
 	on && /^    [^ ]/ { sub(/^    /, ""); print }' "$README" >"$WORK/commands"
-[ -s "$WORK/commands" ] || hard_error "no commands under Quick start in $README"
+[ -s "$WORK/commands" ] || hard_error "no commands under 'Install and try on port 25' in $README"
 grep -q '^make install$' "$WORK/commands" && grep -q '^swaks ' "$WORK/commands" ||
-	hard_error "the Quick start no longer builds, installs and tries: $(cat "$WORK/commands")"
+	hard_error "that section no longer builds, installs and tries: $(cat "$WORK/commands")"
 
 ip link set lo up || hard_error "no loopback in the network namespace"
 mkdir -p "$WORK/ovl" && mount -t tmpfs tmpfs "$WORK/ovl" || hard_error "no tmpfs"
@@ -57,7 +57,7 @@ else
 		xargs -0 cp --parents -t "$WORK/src") || hard_error "copy"
 fi
 
-echo "# the README's Quick start, in $WORK/src:"
+echo "# the README's install walk-through, in $WORK/src:"
 sed 's/^/#   /' "$WORK/commands"
 # a new user's shell: nothing of the make that runs this test
 (cd "$WORK/src" && unset MAKEFLAGS MFLAGS MAKELEVEL DESTDIR && bash -e -x "$WORK/commands") \
@@ -70,7 +70,7 @@ check() { # NAME STATUS DETAIL
 	if [ "$2" = 0 ]; then echo "PASS: $1"; passed=$((passed + 1)); else
 		echo "FAIL: $1: $3"; failed=$((failed + 1)); IT_FAILED=1; fi
 }
-check "every command of the Quick start succeeded" "$rc" "see $WORK/quickstart.out"
+check "every command of the install walk-through succeeded" "$rc" "see $WORK/quickstart.out"
 grep -q '=== TLS started' "$WORK/quickstart.out" && grep -qE '^<~  250 ' "$WORK/quickstart.out"
 check "swaks: TLS started, the message accepted (250)" $? "see $WORK/quickstart.out"
 poll 10 grep -qE 'ucspi-tlsd\[[0-9]+\]: done ' "$SYSLOG"
