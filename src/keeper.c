@@ -43,6 +43,8 @@ static const char *read_file(const char *file, unsigned char *buf, size_t max, s
 		close(fd);
 		return S_ISREG(st.st_mode) ? "too large for a key file" : "not a regular file";
 	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) /* served anyway: the operator may have reasons */
+		log_error("key file %s: readable by others than its owner (chmod 600)", file);
 	while ((k = read(fd, buf + *len, max - *len)) > 0)
 		*len += (size_t)k;
 	close(fd);

@@ -45,14 +45,18 @@ static int parse_facility(const char *s, int *out)
 	return -1;
 }
 
-/* Names the flag, in a buffer of its own (one parse at a time). */
-static const char *unknown_or_missing(int opt)
+/* Names the flag, in a buffer of its own (one parse at a time); word is
+ * the argument it came from, for a long option (--starttls). */
+static const char *unknown_or_missing(int opt, const char *word)
 {
-	static char msg[48];
+	static char msg[96];
 	int missing = opt && strchr("ckdujJTtplaACsSL", opt);
 
-	snprintf(msg, sizeof msg, missing ? "-%c needs an argument" : "unknown option -%c",
-	         opt > 0x20 && opt < 0x7f ? opt : '?');
+	if (opt == '-' && word && strncmp(word, "--", 2) == 0)
+		snprintf(msg, sizeof msg, "unknown option %.40s (only one-letter flags)", word);
+	else
+		snprintf(msg, sizeof msg, missing ? "-%c needs an argument" : "unknown option -%c",
+		         opt > 0x20 && opt < 0x7f ? opt : '?');
 	return msg;
 }
 
@@ -182,7 +186,8 @@ enum options_result options_parse(struct config *cfg, int argc, char **argv,
 			}
 			break;
 		default:
-			*err = unknown_or_missing(optopt);
+			/* a long option is still argv[optind]: its group of flags is unfinished */
+			*err = unknown_or_missing(optopt, optind < argc ? argv[optind] : NULL);
 			return OPTIONS_USAGE;
 		}
 	}

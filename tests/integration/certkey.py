@@ -17,6 +17,7 @@ key, a chain too long and a FIFO; this file adds the rest of C09:
 """
 import os
 import re
+import shutil
 import ssl
 import subprocess
 import sys
@@ -114,6 +115,21 @@ class Served(Base):
         cl, _ = self.serve('misordered', ctx)
         with open(fx('leaf.crt')) as f:
             self.assertEqual(cl.obj.getpeercert(True), ssl.PEM_cert_to_DER_cert(f.read()), 'the leaf is served')
+
+    def test_key_readable_by_others_warned(self):
+        """A key file others can read is served, with a warning naming it."""
+        key = os.path.join(self.out, 'open.key')
+        shutil.copy(fx('ecdsa.key'), key)
+        os.chmod(key, 0o644)
+        c = self.start(self.argv('-T', '5', certfile=fx('ecdsa.crt'), keyfile=key, cert=None,
+                                 app=self.app('immediate.sh')))
+        cl = BioClient(c.sock, client_context(), server_hostname='mail.test')
+        cl.handshake()
+        cl.send(b'ping\r\n')
+        self.assertEqual(cl.readline(), b'echo:ping\r\n')
+        c.close()
+        _, log = self.finish(c, 7)
+        self.assertIn('key file %s: readable by others than its owner' % key, log)
 
     def test_crlf_line_endings(self):
         cl, _ = self.serve('crlf', client_context())

@@ -363,6 +363,13 @@ START_TEST(unknown_option_is_usage_error)
 }
 END_TEST
 
+START_TEST(long_option_named_whole)
+{
+	ck_assert_usage(PARSE("-n", "--starttls", "-c", "c", "prog"));
+	ck_assert_str_eq(err, "unknown option --starttls (only one-letter flags)");
+}
+END_TEST
+
 START_TEST(option_missing_argument_is_usage_error)
 {
 	ck_assert_usage(PARSE("-c"));
@@ -523,6 +530,7 @@ static Suite *options_suite(void)
 	tc = tcase_create("argv");
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, unknown_option_is_usage_error);
+	tcase_add_test(tc, long_option_named_whole);
 	tcase_add_test(tc, option_missing_argument_is_usage_error);
 	tcase_add_test(tc, no_program_is_usage_error);
 	tcase_add_test(tc, options_after_program_belong_to_it);
