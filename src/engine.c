@@ -192,6 +192,16 @@ static long long now_ms(void)
 
 /* Returns NULL on success, else the reason in words.  The timeout covers the
  * whole handshake, reads and writes alike. */
+/* The client sent not one byte: on an immediate-TLS port that is a client
+ * waiting for a greeting, i.e. a STARTTLS client where -n was forgotten. */
+static const char *silent_client(void)
+{
+	if (R.raw_in || R.held_len)
+		return NULL;
+	return E->cfg->delayed ? "the client sent nothing after STARTTLS"
+	                       : "the client sent nothing (a STARTTLS port needs -n)";
+}
+
 static const char *handshake(gnutls_session_t s, unsigned *ms)
 {
 	static char why[160];
@@ -206,13 +216,16 @@ static const char *handshake(gnutls_session_t s, unsigned *ms)
 		if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED || !gnutls_error_is_fatal(ret)) {
 			int out = gnutls_record_get_direction(s);
 			long long left = deadline - now_ms();
-			if (left <= 0 || relay_wait(out ? R.net_out : R.net_in, out ? POLLOUT : POLLIN, (int)left) < 0)
-				return R.raw_in || R.held_len ? "handshake timeout"
-				       : E->cfg->delayed ? "handshake timeout: the client sent nothing after STARTTLS"
-				       : "handshake timeout: the client sent nothing (a STARTTLS port needs -n)";
+			if (left <= 0 || relay_wait(out ? R.net_out : R.net_in, out ? POLLOUT : POLLIN, (int)left) < 0) {
+				snprintf(why, sizeof why, "handshake timeout%s%s", silent_client() ? ": " : "",
+				         silent_client() ? silent_client() : "");
+				return why;
+			}
 			continue;
 		}
-		if (ret == GNUTLS_E_FATAL_ALERT_RECEIVED)
+		if (silent_client())
+			snprintf(why, sizeof why, "handshake failed: %s", silent_client());
+		else if (ret == GNUTLS_E_FATAL_ALERT_RECEIVED)
 			snprintf(why, sizeof why, "handshake failed: peer sent alert %s",
 			         gnutls_alert_get_name(gnutls_alert_get(s)));
 		else

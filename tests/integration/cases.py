@@ -925,6 +925,16 @@ class C08(Case):
         self.assert_nothing_left(c)
         return fields, data
 
+    def test_silent_client_closes(self):
+        """C08: a STARTTLS client on an immediate-TLS port (-n forgotten)
+        waits for a greeting, then gives up and closes: the reason says -n."""
+        c = self.start(self.argv('-T', '5', app=self.app('immediate.sh')))
+        c.sock.shutdown(socket.SHUT_WR)
+        self.assertNotIn(b'220', Plain(c.sock).read_to_eof(), 'at most an alert, never a greeting')
+        c.close()
+        fields, log = self.finish(c, EXIT_TEMP)
+        self.assertIn('a STARTTLS port needs -n', fields.get('reason', ''), log)
+
     def test_http_get(self):
         """C08: 'GET / HTTP/1.0' on the TLS port: refused, 111, a reason."""
         fields, data = self.refused(b'GET / HTTP/1.0\r\n\r\n')
