@@ -51,9 +51,12 @@ static const char *unknown_or_missing(int opt, const char *word)
 {
 	static char msg[96];
 	int missing = opt && strchr("ckdujJTtplaACsSL", opt);
+	int shown = 0; /* the printable start of word: the message stays one line */
 
-	if (opt == '-' && word && strncmp(word, "--", 2) == 0)
-		snprintf(msg, sizeof msg, "unknown option %.40s (only one-letter flags)", word);
+	while (word && shown < 40 && word[shown] > 0x20 && word[shown] < 0x7f)
+		shown++;
+	if (opt == '-' && shown > 2 && strncmp(word, "--", 2) == 0)
+		snprintf(msg, sizeof msg, "unknown option %.*s (only one-letter flags)", shown, word);
 	else
 		snprintf(msg, sizeof msg, missing ? "-%c needs an argument" : "unknown option -%c",
 		         opt > 0x20 && opt < 0x7f ? opt : '?');

@@ -367,6 +367,9 @@ START_TEST(long_option_named_whole)
 {
 	ck_assert_usage(PARSE("-n", "--starttls", "-c", "c", "prog"));
 	ck_assert_str_eq(err, "unknown option --starttls (only one-letter flags)");
+	/* found by fuzz-options: a newline in the word must not reach the message */
+	ck_assert_usage(PARSE("--p\nx", "prog"));
+	ck_assert_str_eq(err, "unknown option --p (only one-letter flags)");
 }
 END_TEST
 
