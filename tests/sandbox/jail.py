@@ -61,16 +61,24 @@ def fd_targets(pid):
     return {int(fd): os.readlink(os.path.join(d, fd)) for fd in os.listdir(d)}
 
 
+def app_started(pid):
+    try:
+        return os.path.realpath('/proc/%d/exe' % pid) != os.path.realpath(B.BIN)
+    except OSError:
+        return False
+
+
 def helpers(c):
     """(parent, engine, application) of a live connection after its
-    handshake (the engine is jailed by then; the application's process
-    may not have run yet: wait until it has dropped root)."""
+    handshake in immediate mode (the engine is jailed by then; wait until
+    the application is exec'd, so that the engine has also closed the pipe
+    that started it)."""
     parent = c.proc.pid
     kids = B.children(parent)
     engine = [p for p in kids if B.proc_uids(p)[0] >= UID_BASE]
     app = [p for p in kids if p not in engine]
     assert len(engine) == 1 and len(app) == 1, 'children of %d: %s' % (parent, kids)
-    poll_until(lambda: B.proc_uids(app[0])[0] != 0, 'the application to drop root')
+    poll_until(lambda: app_started(app[0]), 'the application to start')
     return parent, engine[0], app[0]
 
 
