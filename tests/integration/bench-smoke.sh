@@ -77,6 +77,7 @@ pipe_sizes() {
 	chmod 755 "$WORK/pipes/app"
 	MAILFRONT=$WORK/pipes/app start_xinetd_any "$SERVICES/$1" || hard_error "xinetd did not start"
 	"$LOADGEN" -m "$2" -n 1 -t 20 127.0.0.1 "$XINETD_PORT" >/dev/null 2>&1
+	stop_xinetd # this runs in $(...): the script's own cleanup never sees this xinetd
 	cat "$WORK/pipes/sizes" 2>/dev/null
 }
 sizes=$(pipe_sizes smtps tls '0 1')
