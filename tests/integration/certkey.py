@@ -95,8 +95,8 @@ class NoPassphrase(Base):
 
 class Served(Base):
 
-    def serve(self, cert, ctx, hostname='mail.test'):
-        c = self.start(self.argv('-T', '5', cert=cert, app=self.app('immediate.sh')))
+    def serve(self, cert, ctx, hostname='mail.test', keyfile=None):
+        c = self.start(self.argv('-T', '5', cert=cert, keyfile=keyfile, app=self.app('immediate.sh')))
         cl = BioClient(c.sock, ctx, server_hostname=hostname)
         cl.handshake()
         cl.send(b'ping\r\n')
@@ -121,14 +121,7 @@ class Served(Base):
         key = os.path.join(self.out, 'open.key')
         shutil.copy(fx('ecdsa.key'), key)
         os.chmod(key, 0o644)
-        c = self.start(self.argv('-T', '5', certfile=fx('ecdsa.crt'), keyfile=key, cert=None,
-                                 app=self.app('immediate.sh')))
-        cl = BioClient(c.sock, client_context(), server_hostname='mail.test')
-        cl.handshake()
-        cl.send(b'ping\r\n')
-        self.assertEqual(cl.readline(), b'echo:ping\r\n')
-        c.close()
-        _, log = self.finish(c, 7)
+        _, log = self.serve('ecdsa', client_context(), keyfile=key)
         self.assertIn('key file %s: readable by others than its owner' % key, log)
 
     def test_crlf_line_endings(self):
